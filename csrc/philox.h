@@ -1,0 +1,67 @@
+// Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'11).
+// One header for host and device code so the CPU fill, the CUDA fill and the Triton
+// kernels cannot drift apart. The stream convention (DESIGN.md): value j of a draw that
+// starts at counter `offset` is word (j % 4) of philox(counter = offset + j / 4 split into
+// c0 = low 32 bits, c1 = high 32 bits, c2 = c3 = 0; key = (seed low, seed high)).
+#pragma once
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define FASTGAN_HD __host__ __device__ __forceinline__
+#else
+#define FASTGAN_HD inline
+#endif
+
+namespace fastgan {
+
+struct U32x4 {
+  uint32_t v[4];
+};
+
+constexpr uint32_t kPhiloxKeyA = 0x9E3779B9u;
+constexpr uint32_t kPhiloxKeyB = 0xBB67AE85u;
+constexpr uint32_t kPhiloxRoundA = 0xD2511F53u;
+constexpr uint32_t kPhiloxRoundB = 0xCD9E8D57u;
+
+FASTGAN_HD uint32_t mulhi32(uint32_t a, uint32_t b) {
+#if defined(__CUDA_ARCH__)
+  return __umulhi(a, b);
+#else
+  return static_cast<uint32_t>((static_cast<uint64_t>(a) * b) >> 32);
+#endif
+}
+
+// Ten rounds of Philox4x32 on counter (c0..c3) with key (k0, k1).
+FASTGAN_HD U32x4 philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3,
+                               uint32_t k0, uint32_t k1) {
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#endif
+  for (int r = 0; r < 10; ++r) {
+    const uint32_t p0 = c0, p2 = c2;
+    c0 = mulhi32(kPhiloxRoundB, p2) ^ c1 ^ k0;
+    c2 = mulhi32(kPhiloxRoundA, p0) ^ c3 ^ k1;
+    c1 = kPhiloxRoundB * p2;
+    c3 = kPhiloxRoundA * p0;
+    k0 += kPhiloxKeyA;
+    k1 += kPhiloxKeyB;
+  }
+  return U32x4{{c0, c1, c2, c3}};
+}
+
+// Block `counter` of the stream for `seed`.
+FASTGAN_HD U32x4 philox_block(uint64_t seed, uint64_t counter) {
+  return philox4x32_10(static_cast<uint32_t>(counter), static_cast<uint32_t>(counter >> 32), 0u, 0u,
+                       static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
+}
+
+// Triton's uint32 -> float mapping (triton.language.random.uint_to_uniform_float):
+// reinterpret as int32, fold negatives with -x-1, multiply by the largest scale that keeps
+// INT32_MAX * scale < 1 in float32. Both operands are float32, as in Triton.
+FASTGAN_HD float uint_to_uniform(uint32_t bits) {
+  int32_t x = static_cast<int32_t>(bits);
+  x = x < 0 ? -x - 1 : x;
+  return static_cast<float>(x) * 4.6566127342e-10f;
+}
+
+}  // namespace fastgan

@@ -1,0 +1,70 @@
+"""Backend selection: Triton kernels for CUDA tensors, pure PyTorch for CPU tensors.
+
+``FASTGAN_BACKEND`` overrides the choice:
+
+- ``auto`` (default): Triton on CUDA tensors, the PyTorch path on CPU tensors.
+- ``triton``: always the Triton kernels. On CPU tensors this needs ``TRITON_INTERPRET=1``
+  set before triton is first imported (the test suite does this), so the very same kernels
+  run in Triton's interpreter.
+- ``torch``: always the pure-PyTorch path (also on CUDA tensors).
+
+:func:`backend` is a context manager that overrides the variable for a block of code.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+
+import torch
+
+_VALID = ("auto", "triton", "torch")
+_local = threading.local()
+
+
+def current() -> str:
+    """The backend in force: the innermost :func:`backend` block, else ``FASTGAN_BACKEND``."""
+    forced = getattr(_local, "stack", None)
+    if forced:
+        return forced[-1]
+    value = os.environ.get("FASTGAN_BACKEND", "auto").strip().lower() or "auto"
+    if value not in _VALID:
+        raise ValueError(f"FASTGAN_BACKEND must be one of {_VALID}, got {value!r}")
+    return value
+
+
+@contextlib.contextmanager
+def backend(name: str):
+    """Run a block with the given backend (``"auto"``, ``"triton"`` or ``"torch"``)."""
+    if name not in _VALID:
+        raise ValueError(f"backend must be one of {_VALID}, got {name!r}")
+    stack = getattr(_local, "stack", None)
+    if stack is None:
+        stack = _local.stack = []
+    stack.append(name)
+    try:
+        yield
+    finally:
+        stack.pop()
+
+
+def interpreter_enabled() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def use_triton(device: torch.device | str) -> bool:
+    """Whether ops on tensors of ``device`` should launch the Triton kernels."""
+    device = torch.device(device)
+    choice = current()
+    if choice == "torch":
+        return False
+    if device.type == "cuda":
+        return True
+    if choice == "triton":
+        if not interpreter_enabled():
+            raise RuntimeError(
+                "FASTGAN_BACKEND=triton on CPU tensors needs TRITON_INTERPRET=1 set before triton "
+                "is imported (the Triton interpreter runs the kernels on the CPU)"
+            )
+        return True
+    return False
