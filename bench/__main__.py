@@ -1,0 +1,4 @@
+"""``python -m bench ...``: the benchmark runner (see bench/runner.py)."""
+from .runner import main
+
+raise SystemExit(main())

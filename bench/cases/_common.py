@@ -1,0 +1,41 @@
+"""Helpers shared by the case modules."""
+from __future__ import annotations
+
+import importlib
+
+import torch
+
+from ..harness import Skip
+
+
+def module_missing(name: str, attrs: tuple[str, ...] = ()) -> str | None:
+    """Why ``name`` (with ``attrs``) cannot be used, or None when it can."""
+    try:
+        mod = importlib.import_module(name)
+    except ImportError as exc:
+        return f"{name} is not importable ({exc})"
+    for a in attrs:
+        if not hasattr(mod, a):
+            return f"{name}.{a} does not exist yet"
+    return None
+
+
+def compiled(fn):
+    """torch.compile(fn), compiled lazily on the first (warm-up) call."""
+    try:
+        return torch.compile(fn)
+    except Exception as exc:  # noqa: BLE001
+        raise Skip(f"torch.compile unavailable: {exc}") from exc
+
+
+def keops_missing() -> str | None:
+    try:
+        import pykeops  # noqa: F401
+        from pykeops.torch import LazyTensor  # noqa: F401
+    except Exception as exc:  # noqa: BLE001 - any failure (import, compiler) means not usable
+        return f"pykeops not usable ({type(exc).__name__}: {exc})"
+    return None
+
+
+def pick(mode: str, dry, quick, full):
+    return {"dry": dry, "quick": quick, "full": full}[mode]
