@@ -66,8 +66,9 @@ def test_triton_kernel_matches_cpp(kind, dtype, device):
         fr._fill(a, kind, seed, offset, impl="cpp")
         fr._fill(b, kind, seed, offset, impl="triton")
         b = b.cpu()
-        if kind in (fr.FILL_NORMAL_F32, fr.FILL_NORMAL_F64) and b.device.type == "cuda":
-            torch.testing.assert_close(b, a, rtol=2e-6, atol=2e-6)
+        if kind in (fr.FILL_NORMAL_F32, fr.FILL_NORMAL_F64) and device.type == "cuda":
+            # the GPU's fast log/sin/cos: a few ulp of r ~ 5 (absolute ~1e-6)
+            torch.testing.assert_close(b, a, rtol=1e-5, atol=2e-5)
         elif kind in (fr.FILL_NORMAL_F32,):
             # numpy's float32 log/cos/sin in the interpreter vs libm: a few ulp at most.
             torch.testing.assert_close(b, a, rtol=4e-7, atol=4e-7)
