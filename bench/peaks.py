@@ -36,16 +36,21 @@ def _median_ms(fn, device: torch.device, reps: int) -> float:
     return times[len(times) // 2]
 
 
-def measure_peaks(device: torch.device, quick: bool = True) -> dict:
+def measure_peaks(device: torch.device, mode: str = "full") -> dict:
     """Measure copy GB/s and bf16 / tf32 matmul TFLOP/s on ``device``.
 
-    quick: smaller sizes (for CPU runs and tests); the CUDA default uses 2 GiB copies and
-    8192³ products. Values that cannot be measured are recorded as None with a note.
+    mode: "full" (CUDA: 1 GiB copied, 8192³ products; CPU: 64 MiB, 1024³), "quick" (CUDA:
+    256 MiB, 4096³; CPU as full) or "dry" (tiny, for tests). Values that cannot be measured are recorded as None with a note.
     """
     cuda = device.type == "cuda"
     out: dict = {"device": str(device)}
     # copy: random data, never zeros (METHOD.md)
-    n_copy = (1 << 28) if cuda and not quick else (1 << 26 if cuda else (1 << 22 if quick else 1 << 24))
+    dry = mode == "dry"
+    if cuda:
+        n_copy = {"full": 1 << 28, "quick": 1 << 26}.get(mode, 1 << 22)
+        n_mm = {"full": 8192, "quick": 4096}.get(mode, 1024)
+    else:
+        n_copy, n_mm = (1 << 20, 128) if dry else (1 << 24, 1024)
     try:
         src = torch.rand(n_copy, device=device)
         dst = torch.empty_like(src)
@@ -55,7 +60,6 @@ def measure_peaks(device: torch.device, quick: bool = True) -> dict:
         del src, dst
     except Exception as exc:  # noqa: BLE001
         out["bandwidth_gbs"], out["bandwidth_note"] = None, str(exc)[:200]
-    n_mm = 8192 if cuda and not quick else (4096 if cuda else (256 if quick else 1024))
     for key, dtype in (("bf16_tflops", torch.bfloat16), ("tf32_tflops", torch.float32)):
         old = torch.backends.cuda.matmul.allow_tf32
         try:

@@ -165,7 +165,7 @@ def run(device: torch.device, mode: str, ops, *, providers=None, with_compile=No
         tmp.replace(out)
 
     if peaks:
-        doc["peaks"] = measure_peaks(device, quick=(mode != "full"))
+        doc["peaks"] = measure_peaks(device, mode)
         pk = doc["peaks"]
         log(f"  peaks: copy {pk.get('bandwidth_gbs') or 0:.1f} GB/s, bf16 {pk.get('bf16_tflops') or 0:.2f} "
             f"TFLOP/s, tf32 {pk.get('tf32_tflops') or 0:.2f} TFLOP/s")
@@ -174,8 +174,11 @@ def run(device: torch.device, mode: str, ops, *, providers=None, with_compile=No
     deadline = t_start + time_budget
     weights = {op: _WEIGHTS.get(op, 0.1) for op in ops}
     for i, op in enumerate(ops):
-        mod = _cases.load(op)
-        reason = mod.missing()
+        try:
+            mod = _cases.load(op)
+            reason = mod.missing()
+        except Exception as exc:  # noqa: BLE001 - a broken case module must not stop the others
+            mod, reason = None, f"loading its cases failed: {type(exc).__name__}: {exc}"
         if reason is None:
             try:
                 op_cases = mod.cases(device, mode)
@@ -205,7 +208,7 @@ def run(device: torch.device, mode: str, ops, *, providers=None, with_compile=No
                                baseline=case.baseline, bound=case.bound, items_name=case.items_name)
                 else:
                     r = measure(case, name, device, target_s=target_s,
-                                min_reps=2 if mode == "dry" else 3,
+                                min_reps=1 if mode == "dry" else 3,
                                 max_call_s=10.0 if mode != "full" else 20.0)
                 doc["results"].append(r.to_dict())
                 if r.status != "budget":
@@ -238,8 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     log = (lambda *a, **k: None) if args.quiet else (lambda *a, **k: print(*a, **k, flush=True))
     if args.list:
         for op in ops:
-            mod = _cases.load(op)
-            reason = mod.missing()
+            try:
+                mod = _cases.load(op)
+                reason = mod.missing()
+            except Exception as exc:  # noqa: BLE001
+                reason = f"loading its cases failed: {type(exc).__name__}: {exc}"
             if reason:
                 print(f"[{op}] skipped: {reason}")
                 continue
