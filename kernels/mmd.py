@@ -1,0 +1,207 @@
+"""Fused kernel-MMD in Triton: one streaming pass over Z = [X; Y] yields the kernel sums and,
+optionally, the whole gradient ("gradient in forward").
+
+Notation (see /work/shared/MMD_KERNEL.md). Z has P = N + M rows (rows < N are X, the rest Y);
+ω(p, q) is a block weight: wA inside X, wB inside Y, wC across. The loss is
+L = Σ_p Σ_q ω(p, q) k(z_p, z_q). A program owns BLOCK_M rows of Z and streams over column
+tiles of BLOCK_N rows (flash-attention style); nothing of size P×P is ever stored.
+
+Per row p it writes the kernel row sums over the X columns and over the Y columns (fp32, in
+a fixed loop order; the host adds them in fp64), and, when COMPUTE_GRAD, the gradient row.
+For a distance kernel k = f(d), d = ‖z_p − z_q‖², with w_pq = ω(p, q) f'(d_pq):
+    ∂L/∂z_p = 4 (z_p Σ_q w_pq − Σ_q w_pq z_q)
+(2 from ∂d/∂z_p times 2 from the symmetry of ω and k); Σ_q w_pq z_q is a second tl.dot, the
+P·V of flash attention. For the polynomial kernel k = (γ⟨z_p, z_q⟩ + c)^m, with
+w_pq = ω(p, q) m γ (γ⟨z_p, z_q⟩ + c)^(m−1):   ∂L/∂z_p = 2 Σ_q w_pq z_q.
+"""
+import triton
+import triton.language as tl
+
+# kernel ids (fastgan.ops.mmd._KERNELS)
+GAUSSIAN: tl.constexpr = 0
+LAPLACIAN: tl.constexpr = 1
+IMQ: tl.constexpr = 2
+POLYNOMIAL: tl.constexpr = 3
+ENERGY: tl.constexpr = 4
+
+
+@triton.jit
+def _transform(d, s, c_ptr, gamma, coef, KERNEL: tl.constexpr, NSIG: tl.constexpr,
+               DEGREE: tl.constexpr, COMPUTE_GRAD: tl.constexpr):
+    # Returns (k, g): k the kernel value; g = dk/dd for distance kernels, dk/ds for the
+    # polynomial (s = ⟨z_p, z_q⟩). c_ptr holds one constant per bandwidth σ_j, prepared on
+    # the host so the inner loop is one multiply and one exp2:
+    #   gaussian   c_j = −log2(e)/(2σ_j²):  k_j = 2^(c_j d),      dk_j/dd = c_j ln2 k_j
+    #   laplacian  c_j = −log2(e)/σ_j:      k_j = 2^(c_j √d),     dk_j/dd = c_j ln2 k_j / (2√d)
+    #   imq        c_j = 1/(2σ_j²):         k_j = (1 + c_j d)^-½, dk_j/dd = −½ c_j (1 + c_j d)^-3/2
+    # laplacian and energy (k = −√d) are not differentiable at d = 0: g is 0 there.
+    k = tl.zeros_like(d)
+    g = tl.zeros_like(d)
+    if KERNEL == 0:
+        for j in tl.static_range(NSIG):
+            c = tl.load(c_ptr + j)
+            kj = tl.exp2(d * c)
+            k += kj
+            if COMPUTE_GRAD:
+                g += (c * 0.6931471805599453) * kj
+    elif KERNEL == 1:
+        r = tl.sqrt(d)
+        inv2r = tl.where(r > 0, 0.5 / tl.where(r > 0, r, 1.0), 0.0)
+        for j in tl.static_range(NSIG):
+            c = tl.load(c_ptr + j)
+            kj = tl.exp2(r * c)
+            k += kj
+            if COMPUTE_GRAD:
+                g += (c * 0.6931471805599453) * kj * inv2r
+    elif KERNEL == 2:
+        for j in tl.static_range(NSIG):
+            c = tl.load(c_ptr + j)
+            u = 1.0 + c * d
+            kj = 1.0 / tl.sqrt(u)
+            k += kj
+            if COMPUTE_GRAD:
+                g += (-0.5 * c) * kj / u
+    elif KERNEL == 3:
+        t = gamma * s + coef
+        tm1 = tl.full(t.shape, 1.0, tl.float32)
+        for _ in tl.static_range(DEGREE - 1):
+            tm1 = tm1 * t
+        k = tm1 * t
+        if COMPUTE_GRAD:
+            g = (DEGREE * gamma) * tm1
+    else:
+        r = tl.sqrt(d)
+        k = -r
+        if COMPUTE_GRAD:
+            g = tl.where(r > 0, -0.5 / tl.where(r > 0, r, 1.0), 0.0)
+    return k, g
+
+
+@triton.jit
+def _dot(a, b, acc, PRECISION: tl.constexpr, UPCAST: tl.constexpr):
+    # UPCAST: Triton's interpreter multiplies bfloat16 blocks wrongly (3.9), so there the
+    # operands (already rounded to bf16) go to fp32 first: the same exact products and fp32
+    # accumulation as the tensor cores.
+    if UPCAST:
+        return tl.dot(a.to(tl.float32), b.to(tl.float32), acc, input_precision="ieee")
+    return tl.dot(a, b, acc, input_precision=PRECISION)
+
+
+@triton.jit
+def mmd_fused_kernel(
+    # Row sums and gradient of L = Σ_p Σ_q ω(p, q) k(z_p, z_q) (module docstring).
+    # Rows of Z are z_ptr[idx[b, p]] when USE_IDX (KID's batched subsets, batch b = program
+    # axis 2), else z_ptr[p]. sq[p] = ‖z_p‖² of the (centred, rounded) rows.
+    z_ptr, sq_ptr, idx_ptr, c_ptr, rows_ptr, grad_ptr,
+    N, P, D,
+    stride_zp, stride_zd, stride_ib, stride_rb, stride_gp,
+    wA, wB, wC, gamma, coef,
+    KERNEL: tl.constexpr, NSIG: tl.constexpr, DEGREE: tl.constexpr,
+    EXCLUDE_DIAG: tl.constexpr, CROSS_ONLY: tl.constexpr, USE_IDX: tl.constexpr,
+    COMPUTE_GRAD: tl.constexpr, PRECISION: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+    BLOCK_DV: tl.constexpr, SINGLE_K: tl.constexpr, UPCAST: tl.constexpr,
+):
+    pid_m = tl.program_id(0)
+    pid_v = tl.program_id(1)
+    pid_b = tl.program_id(2).to(tl.int64)
+
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    mask_m = offs_m < P
+    if USE_IDX:
+        zrow_m = tl.load(idx_ptr + pid_b * stride_ib + offs_m, mask=mask_m, other=0).to(tl.int64)
+    else:
+        zrow_m = offs_m.to(tl.int64)
+    row_in_x = offs_m < N
+    offs_k = tl.arange(0, BLOCK_K)
+    if KERNEL != 3:
+        sq_m = tl.load(sq_ptr + zrow_m, mask=mask_m, other=0.0)
+
+    if SINGLE_K:
+        # the whole row tile stays in registers across the column loop
+        a = tl.load(z_ptr + zrow_m[:, None] * stride_zp + offs_k[None, :] * stride_zd,
+                    mask=mask_m[:, None] & (offs_k[None, :] < D), other=0.0)
+
+    # column range: with CROSS_ONLY (pair sums) an X-only row tile needs only Y columns
+    if CROSS_ONLY:
+        r0 = pid_m * BLOCK_M
+        col_lo = tl.where(r0 + BLOCK_M <= N, N, 0)
+        col_hi = tl.where(r0 >= N, N, P)
+    else:
+        col_lo = 0
+        col_hi = P
+
+    sum_x = tl.zeros((BLOCK_M,), dtype=tl.float32)
+    sum_y = tl.zeros((BLOCK_M,), dtype=tl.float32)
+    wsum = tl.zeros((BLOCK_M,), dtype=tl.float32)
+    offs_v = pid_v * BLOCK_DV + tl.arange(0, BLOCK_DV)
+    mask_v = offs_v < D
+    acc = tl.zeros((BLOCK_M, BLOCK_DV), dtype=tl.float32)
+
+    for n0 in range(col_lo, col_hi, BLOCK_N):
+        offs_n = n0 + tl.arange(0, BLOCK_N)
+        mask_n = offs_n < col_hi
+        if USE_IDX:
+            zrow_n = tl.load(idx_ptr + pid_b * stride_ib + offs_n, mask=mask_n, other=0).to(tl.int64)
+        else:
+            zrow_n = offs_n.to(tl.int64)
+
+        # Gram block s = Z_m Z_nᵀ (fp32 accumulation), streamed over D chunks when D is large
+        if SINGLE_K:
+            bt = tl.load(z_ptr + zrow_n[None, :] * stride_zp + offs_k[:, None] * stride_zd,
+                         mask=mask_n[None, :] & (offs_k[:, None] < D), other=0.0)
+            s = _dot(a, bt, tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32), PRECISION, UPCAST)
+        else:
+            s = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+            for k0 in range(0, D, BLOCK_K):
+                kk = k0 + offs_k
+                ak = tl.load(z_ptr + zrow_m[:, None] * stride_zp + kk[None, :] * stride_zd,
+                             mask=mask_m[:, None] & (kk[None, :] < D), other=0.0)
+                bk = tl.load(z_ptr + zrow_n[None, :] * stride_zp + kk[:, None] * stride_zd,
+                             mask=mask_n[None, :] & (kk[:, None] < D), other=0.0)
+                s = _dot(ak, bk, s, PRECISION, UPCAST)
+
+        diag = offs_m[:, None] == offs_n[None, :]
+        if KERNEL != 3:
+            sq_n = tl.load(sq_ptr + zrow_n, mask=mask_n, other=0.0)
+            d = sq_m[:, None] + sq_n[None, :] - 2.0 * s
+            d = tl.where(d < 0.0, 0.0, d)  # clamp; keeps NaN (NaN < 0 is false)
+            d = tl.where(diag, 0.0, d)     # exact zero on the diagonal whatever the dot rounding
+        else:
+            d = s
+        k, g = _transform(d, s, c_ptr, gamma, coef, KERNEL, NSIG, DEGREE, COMPUTE_GRAD)
+
+        valid = mask_m[:, None] & mask_n[None, :]
+        if EXCLUDE_DIAG:
+            valid = valid & (~diag)
+        k = tl.where(valid, k, 0.0)
+        col_in_x = offs_n < N
+        sum_x += tl.sum(tl.where(col_in_x[None, :], k, 0.0), axis=1)
+        sum_y += tl.sum(tl.where(col_in_x[None, :], 0.0, k), axis=1)
+
+        if COMPUTE_GRAD:
+            same = row_in_x[:, None] == col_in_x[None, :]
+            om = tl.where(same, tl.where(row_in_x[:, None], wA, wB), wC)
+            w = tl.where(valid, om * g, 0.0)
+            wsum += tl.sum(w, axis=1)
+            if SINGLE_K:
+                zv = tl.trans(bt)
+            else:
+                zv = tl.load(z_ptr + zrow_n[:, None] * stride_zp + offs_v[None, :] * stride_zd,
+                             mask=mask_n[:, None] & mask_v[None, :], other=0.0)
+            acc = _dot(w.to(zv.dtype), zv, acc, PRECISION, UPCAST)
+
+    if pid_v == 0:
+        rbase = rows_ptr + pid_b * stride_rb
+        tl.store(rbase + offs_m, sum_x, mask=mask_m)
+        tl.store(rbase + P + offs_m, sum_y, mask=mask_m)
+
+    if COMPUTE_GRAD:
+        if KERNEL == 3:
+            grad = 2.0 * acc
+        else:
+            zm = tl.load(z_ptr + zrow_m[:, None] * stride_zp + offs_v[None, :] * stride_zd,
+                         mask=mask_m[:, None] & mask_v[None, :], other=0.0).to(tl.float32)
+            grad = 4.0 * (zm * wsum[:, None] - acc)
+        tl.store(grad_ptr + offs_m.to(tl.int64)[:, None] * stride_gp + offs_v[None, :], grad,
+                 mask=mask_m[:, None] & mask_v[None, :])
