@@ -1,0 +1,411 @@
+"""GAN losses from logits: input checks, the fused-kernel launcher, autograd and the public ops.
+
+One pass reads the logits once and writes the loss and the gradient (scaled for the reduction);
+backward only multiplies the saved gradient by grad_output, and returns it untouched when
+grad_output is 1. Both ops are registered with ``torch.library`` (``fastgan::discriminator_loss``
+and ``fastgan::generator_loss``), so they work under ``torch.compile(fullgraph=True)``.
+
+Backends: CUDA tensors run the Triton kernels of ``fastgan.kernels.gan_loss``; CPU tensors run
+the same math in PyTorch unless the Triton backend is forced (then the kernels run in Triton's
+interpreter). float64 logits always take the PyTorch path (the kernels compute in fp32).
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from .. import _backend
+
+__all__ = ["discriminator_loss", "generator_loss", "LOSSES", "REDUCTIONS"]
+
+LOSSES = ("bce", "hinge", "wasserstein")
+REDUCTIONS = ("mean", "sum", "none")
+_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+
+# Part kinds, as kernels/gan_loss.py PART_*: f(l) of one logits tensor.
+_BCE, _HINGE_POS, _HINGE_NEG, _LINEAR = 0, 1, 2, 3
+
+# Launch shapes: BLOCK elements per tile; up to SINGLE_MAX elements per tensor go to one program
+# that writes the final loss (one launch); beyond that programs of TILES tiles write fp32
+# partials that a second one-program kernel sums in a fixed order. The interpreter gets small
+# tiles so that tests with a few hundred elements cover both paths.
+_CUDA_CONFIG = dict(block=1024, single_max=16384, tiles=8, warps=4, sum_block=1024)
+_INTERP_CONFIG = dict(block=64, single_max=256, tiles=2, warps=1, sum_block=64)
+
+
+# --------------------------------------------------------------------------------- checks
+def _check_logits(t, name: str) -> None:
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if t.dtype not in _DTYPES:
+        raise TypeError(f"{name} must be float32, float16, bfloat16 or float64 logits, got {t.dtype}")
+    if t.numel() == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(t.shape)}); a loss needs at least one logit")
+
+
+def _check_label(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a float in [0, 1], got {type(value).__name__}")
+    value = float(value)
+    if not 0.0 <= value <= 1.0:  # also rejects NaN
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
+    return value
+
+
+def _check_options(loss, reduction) -> None:
+    if not isinstance(loss, str) or loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def _check_discriminator_options(real_label, fake_label, loss, reduction) -> tuple[float, float]:
+    _check_options(loss, reduction)
+    real_label = _check_label(real_label, "real_label")
+    fake_label = _check_label(fake_label, "fake_label")
+    if loss != "bce" and (real_label != 1.0 or fake_label != 0.0):
+        raise ValueError(f"real_label and fake_label apply to loss='bce' only, not loss={loss!r}")
+    return real_label, fake_label
+
+
+def _check_generator_options(saturating, loss, reduction) -> None:
+    _check_options(loss, reduction)
+    if not isinstance(saturating, bool):
+        raise TypeError(f"saturating must be a bool, got {type(saturating).__name__}")
+    if saturating and loss != "bce":
+        raise ValueError(f"saturating=True applies to loss='bce' only, not loss={loss!r}")
+
+
+def _discriminator_parts(real_label, fake_label, loss):
+    # (kind, label, sign) of the real part and of the fake part
+    if loss == "bce":
+        return (_BCE, real_label, 1.0), (_BCE, fake_label, 1.0)
+    if loss == "hinge":
+        return (_HINGE_POS, 0.0, 1.0), (_HINGE_NEG, 0.0, 1.0)
+    return (_LINEAR, 0.0, -1.0), (_LINEAR, 0.0, 1.0)
+
+
+def _generator_part(saturating, loss):
+    if loss == "bce":
+        # softplus(-l) = BCE(l, 1);  -softplus(l) = -BCE(l, 0)
+        return (_BCE, 0.0, -1.0) if saturating else (_BCE, 1.0, 1.0)
+    return (_LINEAR, 0.0, -1.0)
+
+
+def _grad_dtype(dtype: torch.dtype) -> torch.dtype:
+    # fp16 gradients are kept in fp32 until backward: mean-scaled values (1/B · σ) underflow
+    # fp16's range, and grad_output (e.g. a GradScaler's 2**16) must multiply them unrounded.
+    return torch.float32 if dtype == torch.float16 else dtype
+
+
+def _coef(sign: float, n: int, reduction: str) -> float:
+    return sign / n if reduction == "mean" else sign
+
+
+# ------------------------------------------------------------------------------ PyTorch path
+def _torch_part(x: torch.Tensor, kind: int, label: float):
+    x = x.to(torch.float64 if x.dtype == torch.float64 else torch.float32)
+    if kind == _BCE:
+        e = torch.exp(-x.abs())
+        f = (1 - label) * x.clamp_min(0) + label * (-x).clamp_min(0) + torch.log1p(e)
+        s = e / (1 + e)
+        g = torch.where(x >= 0, (1 - label) - s, s - label)
+    elif kind == _HINGE_POS:
+        f, g = (1 - x).clamp_min(0), -(x < 1).to(x.dtype)
+    elif kind == _HINGE_NEG:
+        f, g = (1 + x).clamp_min(0), (x > -1).to(x.dtype)
+    else:
+        f, g = x, torch.ones_like(x)
+    return f, g
+
+
+def _torch_forward(parts, reduction):
+    """parts: [(tensor, kind, label, sign, need_grad)] -> (outputs list, grads list)."""
+    total, outs, grads = None, [], []
+    for x, kind, label, sign, need_grad in parts:
+        f, g = _torch_part(x, kind, label)
+        coef = _coef(sign, x.numel(), reduction)
+        if reduction == "none":
+            outs.append((sign * f).to(x.dtype).contiguous())
+        else:
+            term = f.sum() * coef
+            total = term if total is None else total + term
+        grads.append((g * coef).to(_grad_dtype(x.dtype)).contiguous() if need_grad
+                     else x.new_empty((0,), dtype=_grad_dtype(x.dtype)))
+    if reduction != "none":
+        outs.append(total.to(parts[0][0].dtype))
+    return outs, grads
+
+
+# ------------------------------------------------------------------------------- Triton path
+def _layout(t: torch.Tensor):
+    """(tensor, contiguous?, (s1, s2, s3), (t0, t1, t2, t3)) for the kernel's index math."""
+    if t.is_contiguous():
+        return t, True, (1, 1, 1), (0, 0, 0, 0)
+    if t.dim() > 4:
+        return t.contiguous(), True, (1, 1, 1), (0, 0, 0, 0)
+    pad = 4 - t.dim()
+    sizes = (1,) * pad + tuple(t.shape)
+    strides = (0,) * pad + tuple(t.stride())
+    return t, False, sizes[1:], strides
+
+
+# Output allocator of the Triton path (tests swap in one that fills with NaN, so any element a
+# kernel fails to write shows up).
+_alloc = torch.empty
+
+
+def _triton_forward(parts, reduction):
+    from ..kernels import gan_loss as _k
+
+    x_a = parts[0][0]
+    cfg = _CUDA_CONFIG if x_a.device.type == "cuda" else _INTERP_CONFIG
+    block = cfg["block"]
+    n_max = max(p[0].numel() for p in parts)
+    if n_max <= cfg["single_max"]:
+        tiles, grid = triton_cdiv(n_max, block), 1
+    else:
+        tiles = cfg["tiles"]
+        grid = triton_cdiv(n_max, block * tiles)
+
+    args, flags, outs, grads = [], {}, [], []
+    for slot, (x, kind, label, sign, need_grad) in zip("AB", parts):
+        x, contig, sizes, strides = _layout(x)
+        g = (_alloc(x.shape, dtype=_grad_dtype(x.dtype), device=x.device) if need_grad
+             else x.new_empty((0,), dtype=_grad_dtype(x.dtype)))
+        loss_buf = _alloc(x.shape, dtype=x.dtype, device=x.device) if reduction == "none" else x
+        grads.append(g)
+        if reduction == "none":
+            outs.append(loss_buf)
+        args.append(dict(x=x, g=g if need_grad else x, l=loss_buf, n=x.numel(), sizes=sizes,
+                         strides=strides, label=float(label),
+                         coef=float(_coef(sign, x.numel(), reduction))))
+        flags[f"KIND_{slot}"] = kind
+        flags[f"CONTIG_{slot}"] = contig
+        flags[f"GRAD_{slot}"] = need_grad
+    has_b = len(parts) == 2
+    a = args[0]
+    b = args[1] if has_b else dict(a, g=a["x"])
+    if not has_b:
+        flags.update(KIND_B=_LINEAR, CONTIG_B=True, GRAD_B=False)
+
+    dtype = x_a.dtype
+    if reduction == "none":
+        out = None
+        out_ptr = x_a
+    elif grid == 1:
+        out = out_ptr = _alloc((), dtype=dtype, device=x_a.device)
+    else:
+        out_ptr = _alloc((grid,), dtype=torch.float32, device=x_a.device)
+        out = _alloc((), dtype=dtype, device=x_a.device)
+
+    with torch.cuda.device(x_a.device) if x_a.device.type == "cuda" else contextlib.nullcontext():
+        _k.gan_loss_fwd_kernel[(grid,)](
+            a["x"], b["x"], a["g"], b["g"], a["l"], b["l"], out_ptr,
+            a["n"], b["n"], tiles,
+            *a["sizes"], *a["strides"], *b["sizes"], *b["strides"],
+            a["label"], b["label"], a["coef"], b["coef"],
+            HAS_B=has_b, STORE_LOSS=reduction == "none", BLOCK=block,
+            num_warps=cfg["warps"], **flags,
+        )
+        if out is not None and grid > 1:
+            _k.sum_partials_kernel[(1,)](out_ptr, out, grid, BLOCK=cfg["sum_block"],
+                                         num_warps=cfg["warps"])
+    if out is not None:
+        outs.append(out)
+    return outs, grads
+
+
+def triton_cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _forward(parts, reduction):
+    x = parts[0][0]
+    if x.dtype != torch.float64 and _backend.use_triton(x.device):
+        return _triton_forward(parts, reduction)
+    return _torch_forward(parts, reduction)
+
+
+# --------------------------------------------------------------------------- custom ops
+def _empty_grad(x: torch.Tensor, need: bool) -> torch.Tensor:
+    dt = _grad_dtype(x.dtype)
+    return x.new_empty(x.shape, dtype=dt) if need else x.new_empty((0,), dtype=dt)
+
+
+@torch.library.custom_op("fastgan::discriminator_loss", mutates_args=())
+def _discriminator_op(real: torch.Tensor, fake: torch.Tensor, real_label: float, fake_label: float,
+                      loss: str, reduction: str, grad_real: bool, grad_fake: bool
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    # Returns (loss or per-element real losses, per-element fake losses or an empty tensor,
+    # saved gradient of real, saved gradient of fake); the gradients are empty when not needed.
+    pr, pf = _discriminator_parts(real_label, fake_label, loss)
+    outs, grads = _forward([(real, *pr, grad_real), (fake, *pf, grad_fake)], reduction)
+    if reduction != "none":
+        outs = [outs[0], real.new_empty((0,))]
+    return outs[0], outs[1], grads[0], grads[1]
+
+
+@_discriminator_op.register_fake
+def _(real, fake, real_label, fake_label, loss, reduction, grad_real, grad_fake):
+    if reduction == "none":
+        o1, o2 = real.new_empty(real.shape), fake.new_empty(fake.shape)
+    else:
+        o1, o2 = real.new_empty(()), real.new_empty((0,))
+    return o1, o2, _empty_grad(real, grad_real), _empty_grad(fake, grad_fake)
+
+
+@torch.library.custom_op("fastgan::generator_loss", mutates_args=())
+def _generator_op(fake: torch.Tensor, saturating: bool, loss: str, reduction: str,
+                  grad_fake: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    # Returns (loss or per-element losses, saved gradient or an empty tensor).
+    outs, grads = _forward([(fake, *_generator_part(saturating, loss), grad_fake)], reduction)
+    return outs[0], grads[0]
+
+
+@_generator_op.register_fake
+def _(fake, saturating, loss, reduction, grad_fake):
+    out = fake.new_empty(fake.shape) if reduction == "none" else fake.new_empty(())
+    return out, _empty_grad(fake, grad_fake)
+
+
+def _is_one(g: torch.Tensor) -> bool:
+    # Only a plain tensor can be inspected; under tracing (fake / functional tensors) the
+    # multiply is always recorded.
+    return type(g) is torch.Tensor and g.numel() == 1 and bool(g == 1)
+
+
+def _scale(saved: torch.Tensor, g, dtype: torch.dtype, reduced: bool):
+    """grad_output · saved gradient, in the logits dtype. Never writes into ``saved``."""
+    if g is None or saved.numel() == 0:
+        return None
+    if reduced and _is_one(g):
+        return saved if saved.dtype == dtype else saved.to(dtype)
+    return (g * saved).to(dtype)
+
+
+def _setup_discriminator(ctx, inputs, output):
+    real, fake, _, _, _, reduction, _, _ = inputs
+    ctx.save_for_backward(output[2], output[3])
+    ctx.reduction = reduction
+    ctx.dtypes = (real.dtype, fake.dtype)
+    ctx.mark_non_differentiable(output[2], output[3])
+
+
+def _backward_discriminator(ctx, g_a, g_b, _g_ga, _g_gb):
+    saved_r, saved_f = ctx.saved_tensors
+    if ctx.reduction == "none":
+        gr = _scale(saved_r, g_a, ctx.dtypes[0], False)
+        gf = _scale(saved_f, g_b, ctx.dtypes[1], False)
+    else:
+        gr = _scale(saved_r, g_a, ctx.dtypes[0], True)
+        gf = _scale(saved_f, g_a, ctx.dtypes[1], True)
+    return gr, gf, None, None, None, None, None, None
+
+
+def _setup_generator(ctx, inputs, output):
+    fake, _, _, reduction, _ = inputs
+    ctx.save_for_backward(output[1])
+    ctx.reduction = reduction
+    ctx.dtype = fake.dtype
+    ctx.mark_non_differentiable(output[1])
+
+
+def _backward_generator(ctx, g_out, _g_grad):
+    (saved,) = ctx.saved_tensors
+    return _scale(saved, g_out, ctx.dtype, ctx.reduction != "none"), None, None, None, None
+
+
+_discriminator_op.register_autograd(_backward_discriminator, setup_context=_setup_discriminator)
+_generator_op.register_autograd(_backward_generator, setup_context=_setup_generator)
+
+
+# ------------------------------------------------------------------------------ public API
+def _needs_grad(t: torch.Tensor) -> bool:
+    return torch.is_grad_enabled() and t.requires_grad
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, *,
+                       real_label: float = 1.0, fake_label: float = 0.0, loss: str = "bce",
+                       reduction: str = "mean"):
+    r"""Discriminator loss from logits, fused: one pass gives the loss and its gradient.
+
+    With :math:`r` the real logits (:math:`n_r` of them) and :math:`f` the fake ones (:math:`n_f`):
+
+    - ``"bce"``: :math:`\frac{1}{n_r}\sum \ell(r_i, y_r) + \frac{1}{n_f}\sum \ell(f_j, y_f)` with
+      the BCE-with-logits :math:`\ell(l, y) = \mathrm{softplus}(l) - y\,l`,
+      :math:`y_r` = ``real_label`` (e.g. 0.9 for one-sided label smoothing), :math:`y_f` = ``fake_label``;
+    - ``"hinge"``: :math:`\mathrm{mean}\,\mathrm{relu}(1 - r) + \mathrm{mean}\,\mathrm{relu}(1 + f)`;
+    - ``"wasserstein"``: :math:`\mathrm{mean}\,f - \mathrm{mean}\,r` (the critic's loss).
+
+    Each part is reduced over its own elements: ``"mean"`` averages each part over its own count
+    and adds the two; ``"sum"`` adds the two sums; ``"none"`` returns the pair
+    ``(real_losses, fake_losses)`` of per-element losses shaped like the inputs (for
+    ``"wasserstein"``: ``-r`` and ``f``). Labels apply to ``"bce"`` only.
+
+    Args:
+        real_logits, fake_logits: logits of any shape ((B,), (B, 1), (B, 1, H, W), ...; the two
+            may differ), float32/float16/bfloat16 (float64 runs the PyTorch path), same dtype and
+            device, non-empty; non-contiguous inputs are fine. Stable for any finite logit
+            (|l| up to 1e4 and beyond): the math is in fp32 from the softplus form.
+        real_label, fake_label: BCE targets in [0, 1].
+        loss: ``"bce"``, ``"hinge"`` or ``"wasserstein"``.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+
+    Returns:
+        A 0-d tensor in the logits dtype, or for ``reduction="none"`` the tuple
+        ``(real_losses, fake_losses)``. Differentiable in both logits; the reduction is
+        deterministic (same inputs, same bits).
+
+    Example::
+
+        >>> real, fake = torch.randn(64, 1), torch.randn(64, 1)
+        >>> fastgan.losses.discriminator_loss(real, fake, real_label=0.9)
+    """
+    _check_logits(real_logits, "real_logits")
+    _check_logits(fake_logits, "fake_logits")
+    if real_logits.dtype != fake_logits.dtype:
+        raise TypeError(f"real_logits and fake_logits must have the same dtype, "
+                        f"got {real_logits.dtype} and {fake_logits.dtype}")
+    if real_logits.device != fake_logits.device:
+        raise ValueError(f"real_logits and fake_logits must be on the same device, "
+                         f"got {real_logits.device} and {fake_logits.device}")
+    real_label, fake_label = _check_discriminator_options(real_label, fake_label, loss, reduction)
+    out_a, out_b, _, _ = torch.ops.fastgan.discriminator_loss(
+        real_logits, fake_logits, real_label, fake_label, loss, reduction,
+        _needs_grad(real_logits), _needs_grad(fake_logits))
+    return (out_a, out_b) if reduction == "none" else out_a
+
+
+def generator_loss(fake_logits: torch.Tensor, *, saturating: bool = False, loss: str = "bce",
+                   reduction: str = "mean") -> torch.Tensor:
+    r"""Generator loss from the discriminator's logits on generated data, fused with its gradient.
+
+    - ``"bce"``, non-saturating (default): :math:`\mathrm{mean}\,\mathrm{softplus}(-l) =
+      -\mathrm{mean}\log D(G(z))`; gradient :math:`\sigma(l) - 1`.
+    - ``"bce"``, ``saturating=True`` (the minimax form): :math:`-\mathrm{mean}\,\mathrm{softplus}(l)
+      = \mathrm{mean}\log(1 - D(G(z)))`; gradient :math:`-\sigma(l)`.
+    - ``"hinge"`` and ``"wasserstein"``: :math:`-\mathrm{mean}\,l` (the standard generator
+      loss of both); ``saturating`` applies to ``"bce"`` only.
+
+    Args:
+        fake_logits: logits of any shape, float32/float16/bfloat16 (float64 runs the PyTorch
+            path), non-empty, possibly non-contiguous.
+        saturating: the minimax form log(1 - D) instead of -log D.
+        loss: ``"bce"``, ``"hinge"`` or ``"wasserstein"``.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (per-element losses shaped like the input).
+
+    Returns:
+        A 0-d tensor in the logits dtype (shaped like ``fake_logits`` for ``"none"``).
+
+    Example::
+
+        >>> fake = torch.randn(64, 1, requires_grad=True)
+        >>> fastgan.losses.generator_loss(fake).backward()
+    """
+    _check_logits(fake_logits, "fake_logits")
+    _check_generator_options(saturating, loss, reduction)
+    out, _ = torch.ops.fastgan.generator_loss(fake_logits, saturating, loss, reduction,
+                                              _needs_grad(fake_logits))
+    return out

@@ -1,0 +1,442 @@
+"""Fused GAN losses: values and gradients vs the float64 reference, both backends, every variant,
+reduction, dtype and shape; extreme logits; determinism; torch.compile; bad input; and the
+theory check that the BCE loss at the optimal discriminator is 2·log 2 − 2·JSD."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import integrate, stats
+
+import fastgan
+from fastgan.losses import discriminator_loss, generator_loss
+from fastgan.ops import gan_loss as ops
+from fastgan.reference import discriminator_loss_reference, generator_loss_reference
+
+from helpers import TOL, assert_rel, poison
+
+DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+REDUCTIONS = ["mean", "sum", "none"]
+BACKENDS = ["torch", "triton"]
+# Logits every input carries somewhere: the overflow edges of exp in fp32, zero, hinge kinks.
+EXTREMES = [1e4, -1e4, 88.0, -88.0, 0.0, 1.0, -1.0, 30.0, -30.0]
+
+# (real shape, fake shape, contiguous?). With the interpreter's launch config (64-element
+# tiles, one program up to 256 elements) the last two take the two-stage reduction.
+PAIRS = [
+    ((1,), (1,), True),
+    ((127, 1), (129,), False),
+    ((3, 1, 5, 7), (2, 1, 9, 4), False),
+    ((300,), (41, 1), True),
+    ((2, 1, 15, 17), (257,), False),
+]
+SHAPES = [((1,), True), ((129, 1), False), ((3, 1, 5, 7), False), ((300,), True), ((2, 1, 15, 17), False)]
+
+D_VARIANTS = [
+    ("bce", {}),
+    ("bce", dict(real_label=0.9)),
+    ("bce", dict(real_label=0.7, fake_label=0.2)),
+    ("hinge", {}),
+    ("wasserstein", {}),
+]
+G_VARIANTS = [("bce", False), ("bce", True), ("hinge", False), ("wasserstein", False)]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    with fastgan.backend(request.param):
+        yield request.param
+
+
+@pytest.fixture
+def poisoned(monkeypatch):
+    """Every buffer the Triton path allocates starts as NaN."""
+    monkeypatch.setattr(ops, "_alloc", lambda *a, **k: poison(torch.empty(*a, **k)))
+
+
+def make_logits(shape, dtype, contiguous, scale=4.0, device="cpu"):
+    """Random logits with EXTREMES at random places, rounded to dtype; strided when asked."""
+    n = math.prod(shape)
+    v = torch.randn(n, dtype=torch.float64) * scale
+    k = min(n, len(EXTREMES))
+    v[torch.randperm(n)[:k]] = torch.tensor(EXTREMES[:k], dtype=torch.float64)
+    v = v.to(dtype).view(shape)
+    if contiguous:
+        x = v.clone()
+    else:
+        full = torch.empty(*shape[:-1], 2 * shape[-1], dtype=dtype)
+        x = full[..., ::2]
+        x.copy_(v)
+        assert not x.is_contiguous() or n == 1
+    return x.to(device).requires_grad_()
+
+
+def leaf64(x):
+    return x.detach().double().cpu().requires_grad_()
+
+
+def assert_elementwise(out, ref, dtype, what):
+    """|out - ref| <= rtol·|ref| + a floor far below the largest element (and fp16's subnormal step)."""
+    rtol = TOL[dtype]["rtol"]
+    floor = rtol * 1e-3 * ref.abs().max().item() + (6e-8 if dtype == torch.float16 else 1e-30)
+    assert out.dtype == dtype, f"{what}: dtype {out.dtype}, expected {dtype}"
+    torch.testing.assert_close(out.detach().double().cpu(), ref.detach(), rtol=rtol, atol=floor,
+                               msg=lambda m: f"{what}: {m}")
+
+
+def assert_reduced(out, ref, scale, dtype, what):
+    """A reduced loss: summation error is relative to Σ|terms| (= scale), not to the result."""
+    assert out.dtype == dtype and out.dim() == 0, f"{what}: got {out.dtype} {tuple(out.shape)}"
+    err = abs(out.double().item() - ref.item())
+    bound = TOL[dtype]["rtol"] * scale + TOL[dtype]["atol"]
+    assert err <= bound, f"{what}: |{out.item()} - {ref.item()}| = {err:.3e} > {bound:.3e}"
+
+
+def _reduce_abs(per, reduction):
+    return per.abs().mean().item() if reduction == "mean" else per.abs().sum().item()
+
+
+# ---------------------------------------------------------------------------- discriminator
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("variant", D_VARIANTS, ids=lambda v: v[0] + "".join(f"-{k[0]}{x}" for k, x in v[1].items()))
+@pytest.mark.parametrize("pair", PAIRS, ids=lambda p: f"{p[0]}-{p[1]}-{'c' if p[2] else 'nc'}")
+def test_discriminator_matches_reference(backend, poisoned, pair, variant, reduction, dtype):
+    real_shape, fake_shape, contiguous = pair
+    loss, labels = variant
+    real = make_logits(real_shape, dtype, contiguous)
+    fake = make_logits(fake_shape, dtype, contiguous)
+    r64, f64 = leaf64(real), leaf64(fake)
+    out = discriminator_loss(real, fake, loss=loss, reduction=reduction, **labels)
+    ref = discriminator_loss_reference(r64, f64, loss=loss, reduction=reduction, **labels)
+    per_r, per_f = discriminator_loss_reference(r64, f64, loss=loss, reduction="none", **labels)
+
+    if reduction == "none":
+        assert isinstance(out, tuple) and len(out) == 2
+        assert out[0].shape == real.shape and out[1].shape == fake.shape
+        assert_elementwise(out[0], ref[0], dtype, "real losses")
+        assert_elementwise(out[1], ref[1], dtype, "fake losses")
+        # grad_output ≠ 1, a different one per element
+        g_r = torch.rand(real.shape, dtype=torch.float64) + 0.5
+        g_f = torch.rand(fake.shape, dtype=torch.float64) + 0.5
+        torch.autograd.backward(out, (g_r.to(dtype), g_f.to(dtype)))
+        torch.autograd.backward(ref, (g_r.to(dtype).double(), g_f.to(dtype).double()))
+    else:
+        scale = _reduce_abs(per_r, reduction) + _reduce_abs(per_f, reduction)
+        assert_reduced(out, ref, scale, dtype, f"{loss} {reduction}")
+        (out * 1.75).backward()
+        (ref * 1.75).backward()
+    assert real.grad.shape == real.shape and real.grad.dtype == dtype
+    assert_elementwise(real.grad, r64.grad, dtype, "d real")
+    assert_elementwise(fake.grad, f64.grad, dtype, "d fake")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("variant", G_VARIANTS, ids=lambda v: v[0] + ("-sat" if v[1] else ""))
+@pytest.mark.parametrize("spec", SHAPES, ids=lambda s: f"{s[0]}-{'c' if s[1] else 'nc'}")
+def test_generator_matches_reference(backend, poisoned, spec, variant, reduction, dtype):
+    shape, contiguous = spec
+    loss, saturating = variant
+    fake = make_logits(shape, dtype, contiguous)
+    f64 = leaf64(fake)
+    out = generator_loss(fake, saturating=saturating, loss=loss, reduction=reduction)
+    ref = generator_loss_reference(f64, saturating=saturating, loss=loss, reduction=reduction)
+    if reduction == "none":
+        assert out.shape == fake.shape
+        assert_elementwise(out, ref, dtype, "losses")
+        g = (torch.rand(fake.shape, dtype=torch.float64) - 0.5).to(dtype)
+        out.backward(g)
+        ref.backward(g.double())
+    else:
+        per = generator_loss_reference(f64, saturating=saturating, loss=loss, reduction="none")
+        assert_reduced(out, ref, _reduce_abs(per, reduction), dtype, f"{loss} {reduction}")
+        (out * -0.6).backward()
+        (ref * -0.6).backward()
+    assert fake.grad.shape == fake.shape and fake.grad.dtype == dtype
+    assert_elementwise(fake.grad, f64.grad, dtype, "d fake")
+
+
+# ----------------------------------------------------------------------------- numerics
+@pytest.mark.parametrize("label", [1.0, 0.9, 0.5, 0.1, 0.0])
+def test_extreme_logits_elementwise_fp32(backend, label):
+    """Each per-element loss and gradient to fp32 accuracy, tiny tails (e^-88, e^-1e4) included."""
+    x = torch.tensor(EXTREMES + [-20.0, 20.0, 1e-3, -1e-3, 5e3, -5e3, 1e-30], requires_grad=True)
+    x64 = leaf64(x)
+    out_r, out_f = discriminator_loss(x, x, real_label=label, fake_label=label, reduction="none")
+    ref_r, _ = discriminator_loss_reference(x64, x64, real_label=label, fake_label=label,
+                                            reduction="none")
+    assert torch.isfinite(out_r).all() and torch.equal(out_r, out_f)
+    # relative to each element (no floor but the fp32 subnormal step)
+    torch.testing.assert_close(out_r.double(), ref_r.detach(), rtol=2e-6, atol=1.5e-45)
+    out_r.sum().backward()
+    ref_r.sum().backward()
+    # σ(x) − y cancels where σ(x) ≈ y: for 0 < y < 1 the error is absolute (a few fp32 ulp of 1);
+    # for y ∈ {0, 1} the tails σ(−88) etc. must keep their relative accuracy.
+    atol = 1.5e-45 if label in (0.0, 1.0) else 2.5e-7
+    torch.testing.assert_close(x.grad.double(), x64.grad, rtol=2e-6, atol=atol)
+
+
+@pytest.mark.parametrize("saturating", [False, True])
+def test_generator_extreme_logits_elementwise_fp32(backend, saturating):
+    x = torch.tensor(EXTREMES + [-20.0, 20.0, 1e-3, 5e3, -5e3], requires_grad=True)
+    x64 = leaf64(x)
+    out = generator_loss(x, saturating=saturating, reduction="none")
+    ref = generator_loss_reference(x64, saturating=saturating, reduction="none")
+    torch.testing.assert_close(out.double(), ref.detach(), rtol=2e-6, atol=1.5e-45)
+    out.sum().backward()
+    ref.sum().backward()
+    torch.testing.assert_close(x.grad.double(), x64.grad, rtol=2e-6, atol=1.5e-45)
+
+
+def test_fp16_gradient_survives_a_large_grad_output(backend):
+    """mean-scaled fp16 gradients (≈ 1e-9 here) underflow fp16; a GradScaler-sized grad_output
+    must scale the fp32 value before the final rounding."""
+    n = 300
+    fake = torch.full((n,), -14.0, dtype=torch.float16, requires_grad=True)  # σ ≈ 8.3e-7
+    real = torch.full((n,), 14.0, dtype=torch.float16, requires_grad=True)
+    loss = discriminator_loss(real, fake)
+    (loss * 2.0**15).backward()
+    r64, f64 = leaf64(real), leaf64(fake)
+    (discriminator_loss_reference(r64, f64) * 2.0**15).backward()
+    assert (fake.grad != 0).all() and (real.grad != 0).all()
+    assert_elementwise(fake.grad, f64.grad, torch.float16, "d fake")
+    assert_elementwise(real.grad, r64.grad, torch.float16, "d real")
+
+
+def test_float64_runs_pytorch_path_and_gradcheck():
+    """float64 logits run the PyTorch math on any backend; its autograd passes gradcheck."""
+    r = torch.randn(5, 1, dtype=torch.float64, requires_grad=True)
+    f = (torch.randn(3, 4, dtype=torch.float64) * 3).t().requires_grad_()
+    for loss, kw in D_VARIANTS:
+        for reduction in REDUCTIONS:
+            fn = lambda a, b: discriminator_loss(a, b, loss=loss, reduction=reduction, **kw)  # noqa: E731
+            assert torch.autograd.gradcheck(fn, (r, f))
+    for loss, sat in G_VARIANTS:
+        for reduction in REDUCTIONS:
+            fn = lambda b: generator_loss(b, saturating=sat, loss=loss, reduction=reduction)  # noqa: E731
+            assert torch.autograd.gradcheck(fn, (f,))
+    with fastgan.backend("triton"):  # still the PyTorch path: the kernels compute in fp32
+        out = discriminator_loss(r, f)
+    assert out.dtype == torch.float64
+    assert abs(out.item() - discriminator_loss_reference(r, f).item()) < 1e-14
+
+
+# ------------------------------------------------------------------------ autograd details
+def test_logits_shared_with_other_ops_get_correct_gradients(backend):
+    """Gradient in forward must not write into anything autograd still needs (Liger#272)."""
+    w = torch.randn(37, requires_grad=True)
+    logits = w * 2.0
+    keep = logits.detach().clone()
+    total = generator_loss(logits) + discriminator_loss(logits, logits ** 2) + (logits ** 3).sum()
+    total.backward()
+    assert torch.equal(logits.detach(), keep)
+    w64 = leaf64(w)
+    l64 = w64 * 2.0
+    (generator_loss_reference(l64) + discriminator_loss_reference(l64, l64 ** 2)
+     + (l64 ** 3).sum()).backward()
+    assert_rel(w.grad, w64.grad, 1e-5, "shared logits")
+
+
+def test_retain_graph_backward_twice_accumulates(backend):
+    """With grad_output = 1 backward hands out the saved gradient; accumulating it twice and
+    editing .grad in place between the passes must leave the saved gradient intact."""
+    x = make_logits((65,), torch.float32, True)
+    loss = generator_loss(x)
+    loss.backward(retain_graph=True)
+    g1 = x.grad.clone()
+    x.grad.mul_(10.0)  # e.g. gradient clipping, in place
+    x.grad = None
+    loss.backward(retain_graph=True)
+    loss.backward()
+    assert torch.equal(x.grad, 2 * g1)
+
+
+def test_no_grad_needed_skips_gradients(backend):
+    r, f = make_logits((40,), torch.float32, True), make_logits((9,), torch.float32, False)
+    with torch.no_grad():
+        a = discriminator_loss(r, f)
+    assert not a.requires_grad
+    b = discriminator_loss(r.detach(), f)  # only the fake side needs a gradient
+    b.backward()
+    assert f.grad is not None and r.grad is None
+    assert a.item() == pytest.approx(b.item(), rel=1e-6)
+
+
+# ------------------------------------------------------------------------- determinism
+@pytest.mark.parametrize("which", ["discriminator", "generator"])
+def test_same_inputs_same_bits(device, triton_backend, which):
+    n = 200_003 if device.type == "cuda" else 1_003  # both take the two-stage reduction
+    real = make_logits((n,), torch.float32, True, device=device)
+    fake = make_logits((n - 2, 1), torch.float32, False, device=device)
+    runs = []
+    for _ in range(3):
+        real.grad = fake.grad = None
+        if which == "discriminator":
+            out = discriminator_loss(real, fake, real_label=0.9)
+        else:
+            out = generator_loss(fake)
+        out.backward()
+        runs.append((out.detach().clone(), fake.grad.clone()))
+    for out, g in runs[1:]:
+        assert torch.equal(out, runs[0][0]) and torch.equal(g, runs[0][1])
+
+
+def test_two_stage_and_single_program_agree(triton_backend, monkeypatch):
+    """The same 1000 logits through one program and through 8 partials."""
+    real = make_logits((1000,), torch.float32, True)
+    fake = make_logits((999,), torch.float32, True)
+    two_stage = discriminator_loss(real, fake)
+    monkeypatch.setitem(ops._INTERP_CONFIG, "single_max", 10_000)
+    single = discriminator_loss(real, fake)
+    ref = discriminator_loss_reference(leaf64(real), leaf64(fake))
+    assert abs(two_stage.item() - ref.item()) < 1e-5 * abs(ref.item())
+    assert abs(single.item() - ref.item()) < 1e-5 * abs(ref.item())
+
+
+@pytest.mark.gpu
+def test_64m_logits_in_one_launch(device):
+    """B = 2**26 + 3: int64-safe indexing and the two-stage sum at scale."""
+    n = (1 << 26) + 3
+    real = torch.randn(n, device=device, requires_grad=True)
+    fake = torch.randn(n, device=device, requires_grad=True)
+    out = discriminator_loss(real, fake, real_label=0.9)
+    out.backward()
+    r64, f64 = leaf64(real), leaf64(fake)
+    ref = discriminator_loss_reference(r64, f64, real_label=0.9)
+    ref.backward()
+    assert abs(out.item() - ref.item()) < 1e-5 * abs(ref.item())
+    assert_rel(real.grad, r64.grad, 1e-5, "d real")
+
+
+# --------------------------------------------------------------------- shapes & layouts
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_permuted_and_high_rank_layouts(backend, reduction):
+    base = torch.randn(3, 4, 5, 6) * 3
+    real = base.permute(2, 0, 3, 1).requires_grad_()       # strided 4-D
+    fake = torch.randn(2, 3, 1, 2, 5).transpose(1, 4).requires_grad_()  # 5-D: copied
+    out = discriminator_loss(real, fake, reduction=reduction, real_label=0.8)
+    r64, f64 = leaf64(real), leaf64(fake)
+    ref = discriminator_loss_reference(r64, f64, reduction=reduction, real_label=0.8)
+    if reduction == "none":
+        assert_elementwise(out[0], ref[0], torch.float32, "real")
+        assert_elementwise(out[1], ref[1], torch.float32, "fake")
+        (out[0].sum() + 2 * out[1].sum()).backward()
+        (ref[0].sum() + 2 * ref[1].sum()).backward()
+    else:
+        assert abs(out.item() - ref.item()) <= 1e-5 * abs(ref.item())
+        out.backward()
+        ref.backward()
+    assert_elementwise(real.grad, r64.grad, torch.float32, "d real")
+    assert_elementwise(fake.grad, f64.grad, torch.float32, "d fake")
+
+
+def test_zero_dim_logits(backend):
+    x = torch.tensor(2.5, requires_grad=True)
+    out = generator_loss(x)
+    out.backward()
+    assert out.item() == pytest.approx(math.log1p(math.exp(-2.5)), rel=1e-6)
+    assert x.grad.item() == pytest.approx(1 / (1 + math.exp(-2.5)) - 1, rel=1e-6)
+
+
+# ------------------------------------------------------------------------- torch.compile
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_torch_compile_fullgraph(backend, reduction):
+    def step(r, f):
+        d = discriminator_loss(r, f.detach(), real_label=0.9, reduction=reduction)
+        g = generator_loss(f, reduction=reduction)
+        if reduction == "none":
+            return d[0].sum() + d[1].mean() + g.sum()
+        return d + g
+
+    compiled = torch.compile(step, backend="aot_eager", fullgraph=True)
+    r = make_logits((33, 1), torch.float32, True)
+    f = make_logits((17,), torch.float32, False)
+    r2, f2 = r.detach().clone().requires_grad_(), f.detach().clone().requires_grad_()
+    out = compiled(r, f)
+    out.backward()
+    expect = step(r2, f2)
+    expect.backward()
+    torch.testing.assert_close(out, expect, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(r.grad, r2.grad, rtol=1e-6, atol=1e-9)
+    torch.testing.assert_close(f.grad, f2.grad, rtol=1e-6, atol=1e-9)
+
+
+def test_custom_ops_pass_opcheck():
+    r = torch.randn(6, 1, requires_grad=True)
+    f = torch.randn(4, requires_grad=True)
+    checks = ("test_schema", "test_autograd_registration", "test_faketensor")
+    for reduction in REDUCTIONS:
+        torch.library.opcheck(torch.ops.fastgan.discriminator_loss.default,
+                              (r, f, 0.9, 0.0, "bce", reduction, True, True), test_utils=checks)
+        torch.library.opcheck(torch.ops.fastgan.generator_loss.default,
+                              (f, True, "bce", reduction, True), test_utils=checks)
+
+
+# ---------------------------------------------------------------------------- bad input
+def test_bad_inputs_raise_clear_errors():
+    x = torch.randn(4)
+    with pytest.raises(TypeError, match="real_logits must be a torch.Tensor"):
+        discriminator_loss([1.0], x)
+    with pytest.raises(TypeError, match="fake_logits must be float32"):
+        discriminator_loss(x, torch.ones(4, dtype=torch.int64))
+    with pytest.raises(TypeError, match="same dtype"):
+        discriminator_loss(x, x.half())
+    with pytest.raises(ValueError, match="same device"):
+        discriminator_loss(x, torch.randn(4, device="meta"))
+    with pytest.raises(ValueError, match="real_logits is empty"):
+        discriminator_loss(torch.randn(0, 1), x)
+    with pytest.raises(ValueError, match="fake_logits is empty"):
+        generator_loss(torch.randn(3, 0))
+    for bad in (1.5, -0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=r"real_label must be in \[0, 1\]"):
+            discriminator_loss(x, x, real_label=bad)
+        with pytest.raises(ValueError, match=r"fake_label must be in \[0, 1\]"):
+            discriminator_loss(x, x, fake_label=bad)
+    with pytest.raises(TypeError, match="real_label must be a float"):
+        discriminator_loss(x, x, real_label="0.9")
+    with pytest.raises(TypeError, match="fake_label must be a float"):
+        discriminator_loss(x, x, fake_label=True)
+    with pytest.raises(ValueError, match=r"loss must be one of \('bce', 'hinge', 'wasserstein'\), got 'lsgan'"):
+        discriminator_loss(x, x, loss="lsgan")
+    with pytest.raises(ValueError, match="loss must be one of .* got 'BCE'"):
+        generator_loss(x, loss="BCE")
+    with pytest.raises(ValueError, match="reduction must be one of .* got 'avg'"):
+        discriminator_loss(x, x, reduction="avg")
+    with pytest.raises(ValueError, match="reduction must be one of .* got None"):
+        generator_loss(x, reduction=None)
+    with pytest.raises(ValueError, match="apply to loss='bce' only, not loss='hinge'"):
+        discriminator_loss(x, x, loss="hinge", real_label=0.9)
+    with pytest.raises(ValueError, match="saturating=True applies to loss='bce' only"):
+        generator_loss(x, loss="wasserstein", saturating=True)
+    with pytest.raises(TypeError, match="saturating must be a bool"):
+        generator_loss(x, saturating=1)
+
+
+# ------------------------------------------------------------------------------ theory
+def test_loss_at_optimal_discriminator_is_2log2_minus_2jsd():
+    """For 1-D Gaussians p_d, p_g and D* = p_d / (p_d + p_g) (logit log p_d − log p_g), the BCE
+    discriminator loss over large samples equals 2·log 2 − 2·JSD(p_d ‖ p_g) within sampling error."""
+    pd, pg = stats.norm(0.0, 1.0), stats.norm(1.5, 0.7)
+    n = 200_000
+    gen = torch.Generator().manual_seed(1234)
+    xr = torch.randn(n, generator=gen, dtype=torch.float64) * 1.0 + 0.0
+    xf = torch.randn(n, generator=gen, dtype=torch.float64) * 0.7 + 1.5
+
+    def logit(x):
+        x = x.numpy()
+        return torch.from_numpy(pd.logpdf(x) - pg.logpdf(x)).float()
+
+    lr, lf = logit(xr), logit(xf)
+    loss = discriminator_loss(lr, lf).item()  # CPU default path
+    per_r, per_f = discriminator_loss(lr, lf, reduction="none")
+    se = math.sqrt(per_r.double().var().item() / n + per_f.double().var().item() / n)
+
+    def kl_to_mixture(p, q):
+        f = lambda x: p.pdf(x) * (p.logpdf(x) - np.logaddexp(p.logpdf(x), q.logpdf(x)) + math.log(2))  # noqa: E731
+        return integrate.quad(f, -np.inf, np.inf, limit=200)[0]
+
+    jsd = 0.5 * kl_to_mixture(pd, pg) + 0.5 * kl_to_mixture(pg, pd)
+    expected = 2 * math.log(2) - 2 * jsd
+    assert 0.05 < jsd < math.log(2) - 0.05  # a non-trivial pair
+    assert abs(loss - expected) < 4 * se, f"{loss} vs {expected} (se {se:.2e})"
