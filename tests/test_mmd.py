@@ -1,0 +1,387 @@
+"""fastgan.mmd / kernel_sums / pair_sum against the dense float64 reference, on both backends
+(the Triton kernel runs in the interpreter on CPU tensors), plus autograd, compile and errors."""
+import math
+
+import pytest
+import torch
+
+import fastgan
+import fastgan.reference as R
+from fastgan.ops import mmd as M
+from helpers import TOL, assert_rel, rel_err
+
+KERNELS = ["gaussian", "laplacian", "imq", "polynomial", "energy"]
+ESTIMATORS = ["unbiased", "biased"]
+# (N, M, D): the odd sizes of the issue, spread over the parametrisations to keep CI short
+SHAPES = [(2, 3, 1), (129, 127, 3), (3, 2, 65)]
+# laplacian/energy gradients go through 1/(2√d): close pairs amplify fp32 rounding
+GRAD_TOL32 = {"laplacian": 1e-4, "energy": 1e-4}
+
+
+def _bw(kernel, d):
+    # a mixture of σ on the scale of the data's distances (√(2D) for standard normals)
+    return [0.5 * math.sqrt(d), 2.0 * math.sqrt(d)] if kernel != "energy" else 1.0
+
+
+def _data(n, m, d, dtype=torch.float32, device="cpu", shift=0.3):
+    x = torch.randn(n, d, dtype=torch.float64)
+    y = torch.randn(m, d, dtype=torch.float64) * 1.2 + shift
+    return x.to(device=device, dtype=dtype), y.to(device=device, dtype=dtype)
+
+
+def _scale(x, y, kernel, bw, estimator):
+    """Size of the terms MMD² is a difference of: the value's error is relative to it."""
+    sums = R.kernel_sums(x.double().cpu(), y.double().cpu(), kernel=kernel, bandwidth=bw,
+                         estimator=estimator)
+    n, m = x.shape[0], y.shape[0]
+    a = 1 / (n * (n - 1)) if estimator == "unbiased" else 1 / n ** 2
+    b = 1 / (m * (m - 1)) if estimator == "unbiased" else 1 / m ** 2
+    return abs(a * sums[0].item()) + abs(b * sums[1].item()) + abs(2 * sums[2].item() / (n * m))
+
+
+def _check_mmd(x, y, kernel, estimator, bw, tol_v, tol_g, gout=-1.7, precision="tf32"):
+    xr = x.detach().double().cpu().requires_grad_()
+    yr = y.detach().double().cpu().requires_grad_()
+    ref = R.mmd(xr, yr, kernel=kernel, bandwidth=bw, estimator=estimator)
+    gref = torch.autograd.grad(ref, (xr, yr))
+    xt = x.detach().clone().requires_grad_()
+    yt = y.detach().clone().requires_grad_()
+    out = fastgan.mmd(xt, yt, kernel=kernel, bandwidth=bw, estimator=estimator,
+                      precision=precision)
+    assert out.shape == ()
+    assert out.dtype == (torch.float64 if x.dtype == torch.float64 else torch.float32)
+    err = abs(out.item() - ref.item()) / _scale(x, y, kernel, bw, estimator)
+    assert err <= tol_v, f"value {out.item()} vs {ref.item()}: error {err:.2e} > {tol_v:.1e}"
+    g = torch.autograd.grad(out, (xt, yt), grad_outputs=torch.tensor(gout, dtype=out.dtype))
+    for name, a, b in zip("xy", g, gref):
+        assert a.dtype == x.dtype and a.shape == b.shape
+        assert_rel(a, gout * b, tol_g, f"grad {name}")
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_fp32_vs_reference(shape, kernel, estimator, backend, device):
+    n, m, d = shape
+    x, y = _data(n, m, d, device=device)
+    with fastgan.backend(backend):
+        _check_mmd(x, y, kernel, estimator, _bw(kernel, d), tol_v=2e-6,
+                   tol_g=GRAD_TOL32.get(kernel, 2e-5), precision="ieee")
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_fp64_torch_path_is_exact(kernel):
+    x, y = _data(31, 17, 4, dtype=torch.float64)
+    with fastgan.backend("torch"):
+        _check_mmd(x, y, kernel, "unbiased", _bw(kernel, 4), tol_v=1e-12, tol_g=1e-10)
+
+
+@pytest.mark.parametrize("kernel", ["gaussian", "polynomial", "energy"])
+def test_large_d_streams_over_feature_chunks(kernel, triton_backend, device):
+    # D = 200 > 128: the Gram block loops over D chunks and the gradient takes 2 chunks of 128
+    x, y = _data(37, 21, 200, device=device)
+    _check_mmd(x, y, kernel, "unbiased", _bw(kernel, 200), tol_v=2e-6,
+               tol_g=GRAD_TOL32.get(kernel, 2e-5), precision="ieee")
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("kernel", ["gaussian", "polynomial", "energy"])
+def test_half_inputs(kernel, dtype, backend, device):
+    x, y = _data(45, 38, 9, dtype=dtype, device=device)
+    tol = TOL[dtype]["rtol"]
+    with fastgan.backend(backend):
+        _check_mmd(x, y, kernel, "unbiased", _bw(kernel, 9), tol_v=tol, tol_g=tol)
+
+
+def test_tf32_default_precision(device):
+    # the default precision="tf32" (exact fp32 on CPU/interpreter; tf32 tensor cores on GPU)
+    x, y = _data(70, 50, 16, device=device)
+    with fastgan.backend("triton"):
+        _check_mmd(x, y, "gaussian", "unbiased", _bw("gaussian", 16), tol_v=TOL["tf32"]["rtol"],
+                   tol_g=TOL["tf32"]["rtol"])
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_non_contiguous_inputs(backend, device):
+    x = torch.randn(40, 14, device=device)[:, ::2]           # (40, 7), column stride 2
+    y = (torch.randn(7, 12, device=device) + 0.5).T          # (12, 7), strides (1, 12)
+    assert not x.is_contiguous() and not y.is_contiguous()
+    with fastgan.backend(backend):
+        a = fastgan.mmd(x, y, precision="ieee")
+        b = fastgan.mmd(x.contiguous(), y.contiguous(), precision="ieee")
+    assert_rel(a, b, 1e-6)
+    assert_rel(a, R.mmd(x.double(), y.double()), 1e-5)
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_kernel_sums(kernel, backend, device):
+    x, y = _data(33, 20, 5, device=device)
+    for est in ESTIMATORS:
+        with fastgan.backend(backend):
+            sums = fastgan.kernel_sums(x, y, kernel=kernel, bandwidth=_bw(kernel, 5),
+                                       estimator=est, precision="ieee")
+        ref = R.kernel_sums(x.double(), y.double(), kernel=kernel, bandwidth=_bw(kernel, 5),
+                            estimator=est)
+        for name, a, b in zip(("xx", "yy", "xy"), sums, ref):
+            assert a.dtype == torch.float64
+            assert_rel(a, b, 1e-5, f"{est} sum_{name}")
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_pair_sum(kernel, backend, device):
+    # N, M straddle the interpreter's 32-row tiles: X-only, Y-only and mixed row tiles
+    a, b = _data(45, 30, 3, device=device)
+    bw = _bw(kernel, 3)
+    ar, br = a.double().requires_grad_(), b.double().requires_grad_()
+    ref = R.pair_sum(ar, br, kernel=kernel, bandwidth=bw)
+    gref = torch.autograd.grad(ref, (ar, br))
+    at, bt = a.clone().requires_grad_(), b.clone().requires_grad_()
+    with fastgan.backend(backend):
+        out = M.pair_sum(at, bt, kernel=kernel, bandwidth=bw, precision="ieee")
+    assert_rel(out, ref, 1e-5)
+    g = torch.autograd.grad(out * 0.5, (at, bt))
+    for ga, gr in zip(g, gref):
+        assert_rel(ga, 0.5 * gr, GRAD_TOL32.get(kernel, 2e-5), "pair_sum grad")
+
+
+def test_pair_sum_sharded_mmd_and_empty():
+    # the trainer's use: MMD² assembled from pair sums of shards equals mmd()
+    x, y = _data(20, 14, 3, dtype=torch.float64)
+    bw = [1.0, 2.0]
+    with fastgan.backend("torch"):
+        sxx = sum(M.pair_sum(xs, x, bandwidth=bw) for xs in x.split(7)) - 20
+        syy = sum(M.pair_sum(ys, y, bandwidth=bw) for ys in y.split(5)) - 14
+        sxy = sum(M.pair_sum(xs, y, bandwidth=bw) for xs in x.split(6))
+        full = fastgan.mmd(x, y, bandwidth=bw)
+        empty = M.pair_sum(x[:0], y, bandwidth=bw)
+    # k(0) = 1 per σ: the diagonal of a mixture of 2 is 2 per row
+    sxx, syy = sxx - 20, syy - 14
+    assembled = sxx / (20 * 19) + syy / (14 * 13) - 2 * sxy / (20 * 14)
+    assert_rel(assembled, full, 1e-12)
+    assert empty.item() == 0.0 and empty.shape == ()
+    with pytest.raises(ValueError, match="bandwidth"):
+        M.pair_sum(x, y, bandwidth="median")
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_median_bandwidth(backend, device):
+    x, y = _data(40, 31, 6, device=device)
+    sigma = M.median_bandwidth(x, y)
+    z = torch.cat([x, y]).double()
+    dist = torch.pdist(z)
+    assert sigma.item() == pytest.approx(dist.sort().values[(dist.numel() - 1) // 2].item(),
+                                         rel=1e-5)
+    with fastgan.backend(backend):
+        out = fastgan.mmd(x, y, bandwidth="median", precision="ieee")
+    ref = R.mmd(x.double(), y.double(), bandwidth=sigma.item())
+    assert_rel(out, ref, 1e-5)
+
+
+def test_median_bandwidth_subsample_is_deterministic():
+    x = torch.randn(3000, 2)
+    y = torch.randn(2500, 2)
+    a = M.median_bandwidth(x, y)
+    b = M.median_bandwidth(x, y)
+    assert a.item() == b.item()
+    z = torch.cat([x, y])[torch.linspace(0, 5499, 4096).long()].double()
+    d = torch.pdist(z)
+    assert a.item() == pytest.approx(d.sort().values[(d.numel() - 1) // 2].item(), rel=1e-5)
+
+
+def test_torch_path_chunks(monkeypatch):
+    # a tiny budget forces many row chunks: same result, and the temporaries stay O(chunk·P)
+    x, y = _data(50, 41, 3, dtype=torch.float64)
+    xr, yr = x.clone().requires_grad_(), y.clone().requires_grad_()
+    with fastgan.backend("torch"):
+        ref = fastgan.mmd(xr, yr, kernel="imq", bandwidth=1.5)
+        gref = torch.autograd.grad(ref, (xr, yr))
+        monkeypatch.setattr(M, "_TORCH_BUDGET", 64)
+        seen = []
+        orig = torch.Tensor.__matmul__
+
+        def spy(a, b):
+            out = orig(a, b)
+            seen.append(out.numel())
+            return out
+
+        monkeypatch.setattr(torch.Tensor, "__matmul__", spy)
+        out = fastgan.mmd(xr, yr, kernel="imq", bandwidth=1.5)
+        g = torch.autograd.grad(out, (xr, yr))
+        monkeypatch.undo()
+    assert_rel(out, ref, 1e-13)
+    for a, b in zip(g, gref):
+        assert_rel(a, b, 1e-13)
+    # budget 64 < 91 columns: one row per chunk, every temporary at most one row of a block
+    assert max(seen) <= 50 and len(seen) >= 2 * 91
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_deterministic_and_no_grad(backend, device):
+    x, y = _data(60, 45, 5, device=device)
+    with fastgan.backend(backend):
+        a = fastgan.mmd(x, y)
+        b = fastgan.mmd(x, y)
+        with torch.no_grad():
+            xg = x.clone().requires_grad_()
+            c = fastgan.mmd(xg, y)
+    assert a.item() == b.item() == c.item()
+    assert not c.requires_grad
+
+
+def test_gradient_in_forward_only_when_needed(monkeypatch):
+    calls = []
+    orig = M._torch_fused
+
+    def spy(*args):
+        calls.append(args[-1])
+        return orig(*args)
+
+    monkeypatch.setattr(M, "_torch_fused", spy)
+    x, y = _data(10, 12, 2)
+    with fastgan.backend("torch"):
+        fastgan.mmd(x, y)
+        fastgan.mmd(x.requires_grad_(), y)
+    assert calls == [False, True]
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_gradcheck_reference(kernel):
+    x, y = _data(5, 4, 3, dtype=torch.float64)
+    x.requires_grad_()
+    y.requires_grad_()
+    for est in ESTIMATORS:
+        assert torch.autograd.gradcheck(
+            lambda a, b: R.mmd(a, b, kernel=kernel, bandwidth=[0.8, 1.7], estimator=est), (x, y))
+
+
+def test_gradcheck_fused_torch_path():
+    x, y = _data(6, 5, 2, dtype=torch.float64)
+    x.requires_grad_()
+    y.requires_grad_()
+    with fastgan.backend("torch"):
+        assert torch.autograd.gradcheck(lambda a, b: fastgan.mmd(a, b, bandwidth=[0.9, 2.0]),
+                                        (x, y))
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_torch_compile_fullgraph(backend, device):
+    x, y = _data(24, 19, 3, device=device)
+
+    def loss(a, b):
+        return fastgan.mmd(a * 1.0, b, bandwidth="median", precision="ieee") \
+            + 0.5 * M.pair_sum(a, b, kernel="imq", bandwidth=[1.0, 2.0], precision="ieee")
+
+    compiled = torch.compile(loss, backend="aot_eager", fullgraph=True)
+    with fastgan.backend(backend):
+        xa, ya = x.clone().requires_grad_(), y.clone().requires_grad_()
+        xb, yb = x.clone().requires_grad_(), y.clone().requires_grad_()
+        out_c = compiled(xa, ya)
+        out_e = loss(xb, yb)
+        (out_c * 2).backward()
+        (out_e * 2).backward()
+    assert_rel(out_c, out_e, 1e-6)
+    assert_rel(xa.grad, xb.grad, 1e-6)
+    assert_rel(ya.grad, yb.grad, 1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_nan_policy_propagates(backend, device):
+    x, y = _data(20, 15, 3, device=device)
+    x[3, 1] = float("nan")
+    with fastgan.backend(backend):
+        for kernel in ("gaussian", "polynomial"):
+            assert math.isnan(fastgan.mmd(x, y, kernel=kernel).item())
+        y2 = y.clone()
+        y2[0, 0] = float("inf")
+        assert math.isnan(fastgan.mmd(x.nan_to_num(), y2).item())
+
+
+def test_duplicate_points_zero_gradient_for_singular_kernels():
+    x = torch.tensor([[0.0, 1.0], [0.0, 1.0], [2.0, 0.0]], dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([[0.0, 1.0], [1.0, 1.0]], dtype=torch.float64)
+    for backend in ("torch", "triton"):
+        with fastgan.backend(backend):
+            for kernel in ("laplacian", "energy"):
+                out = fastgan.mmd(x, y, kernel=kernel, estimator="biased")
+                (g,) = torch.autograd.grad(out, x)
+                assert torch.isfinite(g).all()
+                xr = x.detach().clone().requires_grad_()
+                (gr,) = torch.autograd.grad(R.mmd(xr, y, kernel=kernel, estimator="biased"), xr)
+                assert_rel(g, gr, 1e-5)
+
+
+def test_energy_is_energy_distance():
+    x, y = _data(30, 25, 2, dtype=torch.float64)
+    e = 2 * torch.cdist(x, y).mean() - torch.cdist(x, x).mean() - torch.cdist(y, y).mean()
+    with fastgan.backend("torch"):
+        out = fastgan.mmd(x, y, kernel="energy", estimator="biased")
+    assert_rel(out, e, 1e-8)  # √ of expanded distances: ~1e-10 relative, not 1e-16
+
+
+def test_gaussian_matches_direct_formula():
+    # guards the shared reference itself: exp(−‖x−y‖²/(2σ²)) from explicit differences
+    x, y = _data(9, 7, 3, dtype=torch.float64)
+    s = 1.3
+    kxy = torch.exp(-((x[:, None] - y[None]) ** 2).sum(-1) / (2 * s * s))
+    kxx = torch.exp(-((x[:, None] - x[None]) ** 2).sum(-1) / (2 * s * s))
+    kyy = torch.exp(-((y[:, None] - y[None]) ** 2).sum(-1) / (2 * s * s))
+    want = (kxx.sum() - 9) / 72 + (kyy.sum() - 7) / 42 - 2 * kxy.mean()
+    assert_rel(R.mmd(x, y, bandwidth=s), want, 1e-12)
+    with fastgan.backend("torch"):
+        assert_rel(fastgan.mmd(x, y, bandwidth=s), want, 1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# bad input
+# ---------------------------------------------------------------------------------------------
+def test_errors():
+    x, y = torch.randn(5, 3), torch.randn(4, 3)
+    with pytest.raises(ValueError, match="same number of features"):
+        fastgan.mmd(x, torch.randn(4, 2))
+    with pytest.raises(ValueError, match="x must be 2-D"):
+        fastgan.mmd(torch.randn(5), y)
+    with pytest.raises(ValueError, match="y must be 2-D"):
+        fastgan.mmd(x, torch.randn(2, 2, 3))
+    with pytest.raises(ValueError, match="x needs at least 2"):
+        fastgan.mmd(x[:1], y)
+    with pytest.raises(ValueError, match="y needs at least 2"):
+        fastgan.mmd(x, y[:1])
+    fastgan.mmd(x[:1], y[:1], estimator="biased")  # N = M = 1 is fine when biased
+    with pytest.raises(ValueError, match="σ must be positive"):
+        fastgan.mmd(x, y, bandwidth=0.0)
+    with pytest.raises(ValueError, match="σ must be positive"):
+        fastgan.mmd(x, y, bandwidth=[1.0, -2.0])
+    with pytest.raises(ValueError, match="bandwidth"):
+        fastgan.mmd(x, y, bandwidth=[])
+    with pytest.raises(ValueError, match="bandwidth"):
+        fastgan.mmd(x, y, bandwidth="mean")
+    with pytest.raises(ValueError, match="unknown kernel 'rbf'"):
+        fastgan.mmd(x, y, kernel="rbf")
+    with pytest.raises(ValueError, match="estimator"):
+        fastgan.mmd(x, y, estimator="linear")
+    with pytest.raises(ValueError, match="degree"):
+        fastgan.mmd(x, y, kernel="polynomial", degree=0)
+    with pytest.raises(ValueError, match="precision"):
+        fastgan.mmd(x, y, precision="fp8")
+    with pytest.raises(TypeError, match="same dtype"):
+        fastgan.mmd(x, y.double())
+    with pytest.raises(TypeError, match="x must be float32"):
+        fastgan.mmd(x.long(), y.long())
+    with pytest.raises(TypeError, match="y must be a torch.Tensor"):
+        fastgan.mmd(x, y.tolist())
+    with pytest.raises(ValueError, match="same device"):
+        fastgan.mmd(x, y.to("meta"))
+    with pytest.raises(ValueError, match="a and b must have the same number of features"):
+        M.pair_sum(x, torch.randn(3, 4))
+    with pytest.raises(ValueError, match="estimator"):
+        fastgan.kernel_sums(x, y, estimator="none")
+
+
+def test_reference_rejects_unknown_kernel():
+    with pytest.raises(ValueError, match="unknown kernel"):
+        R.mmd(torch.randn(3, 2), torch.randn(3, 2), kernel="rbf")
