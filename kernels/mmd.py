@@ -27,7 +27,8 @@ ENERGY: tl.constexpr = 4
 
 @triton.jit
 def _transform(d, s, c_ptr, gamma, coef, KERNEL: tl.constexpr, NSIG: tl.constexpr,
-               DEGREE: tl.constexpr, COMPUTE_GRAD: tl.constexpr):
+               DEGREE: tl.constexpr, COMPUTE_GRAD: tl.constexpr, SQUARE_MASK: tl.constexpr,
+               SQUARE_TOP: tl.constexpr):
     # Returns (k, g): k the kernel value; g = dk/dd for distance kernels, dk/ds for the
     # polynomial (s = ⟨z_p, z_q⟩). c_ptr holds one constant per bandwidth σ_j, prepared on
     # the host so the inner loop is one multiply and one exp2:
@@ -35,9 +36,21 @@ def _transform(d, s, c_ptr, gamma, coef, KERNEL: tl.constexpr, NSIG: tl.constexp
     #   laplacian  c_j = −log2(e)/σ_j:      k_j = 2^(c_j √d),     dk_j/dd = c_j ln2 k_j / (2√d)
     #   imq        c_j = 1/(2σ_j²):         k_j = (1 + c_j d)^-½, dk_j/dd = −½ c_j (1 + c_j d)^-3/2
     # laplacian and energy (k = −√d) are not differentiable at d = 0: g is 0 there.
+    # SQUARE_MASK != 0 (gaussian mixtures whose σ_max²/σ_j² are powers of two, 2^e_j; bit e_j
+    # set): one exp2 for σ_max (c_ptr[0]) and squarings, k_{σ/√2} = k_σ², sparing the exp unit.
     k = tl.zeros_like(d)
     g = tl.zeros_like(d)
-    if KERNEL == 0:
+    if KERNEL == 0 and SQUARE_MASK != 0:
+        c0 = tl.load(c_ptr)
+        cur = tl.exp2(d * c0)
+        for e in tl.static_range(SQUARE_TOP + 1):
+            if (SQUARE_MASK >> e) & 1:
+                k += cur
+                if COMPUTE_GRAD:
+                    g += (c0 * (0.6931471805599453 * (1 << e))) * cur
+            if e < SQUARE_TOP:
+                cur = cur * cur
+    elif KERNEL == 0:
         for j in tl.static_range(NSIG):
             c = tl.load(c_ptr + j)
             kj = tl.exp2(d * c)
@@ -97,6 +110,7 @@ def mmd_fused_kernel(
     stride_zp, stride_zd, stride_ib, stride_rb, stride_gp,
     wA, wB, wC, gamma, coef,
     KERNEL: tl.constexpr, NSIG: tl.constexpr, DEGREE: tl.constexpr,
+    SQUARE_MASK: tl.constexpr, SQUARE_TOP: tl.constexpr,
     EXCLUDE_DIAG: tl.constexpr, CROSS_ONLY: tl.constexpr, USE_IDX: tl.constexpr,
     COMPUTE_GRAD: tl.constexpr, PRECISION: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
@@ -169,7 +183,8 @@ def mmd_fused_kernel(
             d = tl.where(diag, 0.0, d)     # exact zero on the diagonal whatever the dot rounding
         else:
             d = s
-        k, g = _transform(d, s, c_ptr, gamma, coef, KERNEL, NSIG, DEGREE, COMPUTE_GRAD)
+        k, g = _transform(d, s, c_ptr, gamma, coef, KERNEL, NSIG, DEGREE, COMPUTE_GRAD,
+                          SQUARE_MASK, SQUARE_TOP)
 
         valid = mask_m[:, None] & mask_n[None, :]
         if EXCLUDE_DIAG:

@@ -385,3 +385,13 @@ def test_errors():
 def test_reference_rejects_unknown_kernel():
     with pytest.raises(ValueError, match="unknown kernel"):
         R.mmd(torch.randn(3, 2), torch.randn(3, 2), kernel="rbf")
+
+
+@pytest.mark.parametrize("bw", [[1.0, 2.0, 4.0, 8.0], [0.7, 1.9], [3.0, 3.0 / math.sqrt(2)]],
+                         ids=["squarings", "exps", "sqrt2"])
+def test_gaussian_mixture_paths(bw, triton_backend, device):
+    # σ spaced by powers of √2 take one exp2 and squarings; other mixtures one exp2 per σ
+    want = {4: 0b1010101, 2: 0 if bw[0] == 0.7 else 0b11}[len(bw)]
+    assert M._square_mask("gaussian", bw) == want
+    x, y = _data(40, 35, 2, device=device)
+    _check_mmd(x, y, "gaussian", "biased", bw, tol_v=2e-6, tol_g=2e-5, precision="ieee")

@@ -108,10 +108,28 @@ def median_bandwidth(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return _median(x, y, max_points=_MEDIAN_CAP)
 
 
+def _square_mask(kernel: str, sigmas) -> int:
+    """Bit e set for each σ with σ_max²/σ² = 2^e (gaussian mixtures such as σ = 1, 2, 4, 8):
+    the kernel then takes one exp2 and squarings. 0 when the σ do not fit (or a single σ)."""
+    if kernel != "gaussian" or isinstance(sigmas, torch.Tensor) or len(sigmas) < 2:
+        return 0
+    top = max(sigmas)
+    mask = 0
+    for s in sigmas:
+        r = math.log2(top * top / (s * s))
+        e = round(r)
+        if abs(r - e) > 1e-9 or e > 16 or mask >> e & 1:
+            return 0
+        mask |= 1 << e
+    return mask
+
+
 def _consts(kernel: str, sigmas, device) -> torch.Tensor:
     # one float64 constant per σ, the scale the kernels multiply d (or √d) by (kernels/mmd.py)
     if kernel not in _BANDWIDTH_KERNELS:
         return torch.zeros(1, dtype=torch.float64, device=device)
+    if not isinstance(sigmas, torch.Tensor):
+        sigmas = sorted(sigmas, reverse=True)  # σ_max first: the base of the squarings
     s = sigmas if isinstance(sigmas, torch.Tensor) else torch.tensor(
         sigmas, dtype=torch.float64, device=device)
     s = s.to(device=device, dtype=torch.float64).reshape(-1)
@@ -210,7 +228,7 @@ def _next_pow2(v: int) -> int:
 
 
 def _triton_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclude_diag,
-                  cross_only, compute_grad, precision, idx=None, p=None):
+                  cross_only, compute_grad, precision, idx=None, p=None, square_mask=0):
     """Launch kernels/mmd.py. zc (rows, D) in the dot dtype; idx (B, P) gathers rows of zc."""
     from ..kernels.mmd import mmd_fused_kernel
 
@@ -245,6 +263,7 @@ def _triton_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclu
         zc.stride(0), zc.stride(1), idx.stride(0) if idx is not None else 0, 2 * p, d,
         float(weights[0]), float(weights[1]), float(weights[2]), float(gamma), float(coef),
         KERNEL=kernel, NSIG=c32.numel(), DEGREE=degree,
+        SQUARE_MASK=square_mask, SQUARE_TOP=max(0, square_mask.bit_length() - 1),
         EXCLUDE_DIAG=exclude_diag, CROSS_ONLY=cross_only, USE_IDX=idx is not None,
         COMPUTE_GRAD=compute_grad, PRECISION=precision,
         BLOCK_M=bm, BLOCK_N=bm, BLOCK_K=bk, BLOCK_DV=bdv, SINGLE_K=single,
@@ -274,7 +293,7 @@ def _prepare(x, y, kernel, use_triton):
 
 
 def _fused(x, y, consts, kernel, degree, gamma, coef, wA, wB, wC, exclude_diag, cross_only,
-           compute_grad, precision):
+           compute_grad, precision, square_mask):
     n = x.shape[0]
     use_triton = _backend.use_triton(x.device)
     zc, sq = _prepare(x, y, kernel, use_triton)
@@ -282,7 +301,7 @@ def _fused(x, y, consts, kernel, degree, gamma, coef, wA, wB, wC, exclude_diag, 
             cross_only, compute_grad)
     if use_triton:
         prec = "ieee" if x.dtype == torch.float64 else precision
-        rows, grad = _triton_fused(*args, prec)
+        rows, grad = _triton_fused(*args, prec, square_mask=square_mask)
     else:
         rows, grad = _torch_fused(*args)
     r = rows[0].double()
@@ -303,16 +322,16 @@ def _fused(x, y, consts, kernel, degree, gamma, coef, wA, wB, wC, exclude_diag, 
 @torch.library.custom_op("fastgan::mmd_fused", mutates_args=())
 def _mmd_fused(x: torch.Tensor, y: torch.Tensor, consts: torch.Tensor, kernel: int, degree: int,
                gamma: float, coef: float, wA: float, wB: float, wC: float, exclude_diag: bool,
-               cross_only: bool, compute_grad: bool, precision: str
+               cross_only: bool, compute_grad: bool, precision: str, square_mask: int
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(value = wA·Sxx + wB·Syy + 2wC·Sxy (fp64), sums (3,) fp64, dvalue/dx, dvalue/dy)."""
     return _fused(x, y, consts, kernel, degree, gamma, coef, wA, wB, wC, exclude_diag,
-                  cross_only, compute_grad, precision)
+                  cross_only, compute_grad, precision, square_mask)
 
 
 @_mmd_fused.register_fake
 def _(x, y, consts, kernel, degree, gamma, coef, wA, wB, wC, exclude_diag, cross_only,
-      compute_grad, precision):
+      compute_grad, precision, square_mask):
     value = x.new_empty((), dtype=torch.float64)
     sums = x.new_empty((3,), dtype=torch.float64)
     if compute_grad:
@@ -335,7 +354,7 @@ def _backward(ctx, grad_value, grad_sums, grad_gx, grad_gy):
     gx, gy = ctx.saved_tensors
     gx_out = gx * grad_value.to(gx.dtype)
     gy_out = gy * grad_value.to(gy.dtype)
-    return (gx_out, gy_out) + (None,) * 12
+    return (gx_out, gy_out) + (None,) * 13
 
 
 torch.library.register_autograd("fastgan::mmd_fused", _backward, setup_context=_setup_context)
@@ -356,7 +375,7 @@ def _resolve(x, y, kernel, bandwidth, degree, gamma, coef, precision, allow_medi
         sig = median_bandwidth(x, y).reshape(1)
     consts = _consts(kernel, sig, x.device)
     g = 1.0 / x.shape[1] if gamma is None else float(gamma)
-    return consts, g
+    return consts, g, _square_mask(kernel, sig)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -376,10 +395,10 @@ def kernel_sums(x: torch.Tensor, y: torch.Tensor, *, kernel: str = "gaussian", b
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
     _check_pair(x, y)
-    consts, g = _resolve(x, y, kernel, bandwidth, degree, gamma, coef, precision, True)
+    consts, g, sqm = _resolve(x, y, kernel, bandwidth, degree, gamma, coef, precision, True)
     _, sums, _, _ = _mmd_fused(x.detach(), y.detach(), consts, KERNELS[kernel], degree, g,
                                float(coef), 0.0, 0.0, 0.0, estimator == "unbiased", False, False,
-                               precision)
+                               precision, sqm)
     return sums[0], sums[1], sums[2]
 
 
@@ -433,7 +452,7 @@ def mmd(x: torch.Tensor, y: torch.Tensor, *, kernel: str = "gaussian", bandwidth
         raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
     unbiased = estimator == "unbiased"
     _check_pair(x, y, min_rows=(2, 2) if unbiased else (1, 1))
-    consts, g = _resolve(x, y, kernel, bandwidth, degree, gamma, coef, precision, True)
+    consts, g, sqm = _resolve(x, y, kernel, bandwidth, degree, gamma, coef, precision, True)
     n, m = x.shape[0], y.shape[0]
     if unbiased:
         wA, wB = 1.0 / (n * (n - 1)), 1.0 / (m * (m - 1))
@@ -441,7 +460,7 @@ def mmd(x: torch.Tensor, y: torch.Tensor, *, kernel: str = "gaussian", bandwidth
         wA, wB = 1.0 / (n * n), 1.0 / (m * m)
     wC = -1.0 / (n * m)
     value, _, _, _ = _mmd_fused(x, y, consts, KERNELS[kernel], degree, g, float(coef), wA, wB, wC,
-                                unbiased, False, _needs_grad(x, y), precision)
+                                unbiased, False, _needs_grad(x, y), precision, sqm)
     return value.to(_result_dtype(x.dtype))
 
 
@@ -463,9 +482,9 @@ def pair_sum(a: torch.Tensor, b: torch.Tensor, *, kernel: str = "gaussian", band
     >>> s = fastgan.ops.mmd.pair_sum(torch.randn(64, 8), torch.randn(256, 8), bandwidth=2.0)
     """
     _check_pair(a, b, names=("a", "b"), min_rows=(0, 0))
-    consts, g = _resolve(a, b, kernel, bandwidth, degree, gamma, coef, precision, False)
+    consts, g, sqm = _resolve(a, b, kernel, bandwidth, degree, gamma, coef, precision, False)
     if a.shape[0] == 0 or b.shape[0] == 0:
         return (a.sum() + b.sum()).to(_result_dtype(a.dtype)) * 0.0
     value, _, _, _ = _mmd_fused(a, b, consts, KERNELS[kernel], degree, g, float(coef), 0.0, 0.0,
-                                0.5, False, True, _needs_grad(a, b), precision)
+                                0.5, False, True, _needs_grad(a, b), precision, sqm)
     return value.to(_result_dtype(a.dtype))
