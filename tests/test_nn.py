@@ -20,13 +20,14 @@ def backend(request):
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("loss,kw", [("bce", dict(real_label=0.9, fake_label=0.05)), ("hinge", {}),
                                      ("wasserstein", {})])
-def test_discriminator_module_matches_functional_and_reference(backend, loss, kw, reduction):
+def test_discriminator_module_matches_functional_and_reference(device, backend, loss, kw, reduction):
     crit = fnn.DiscriminatorLoss(loss, reduction=reduction, **kw)
-    real = (torch.randn(33, 1) * 3).requires_grad_()
-    fake = (torch.randn(2, 1, 3, 5) * 3).transpose(2, 3).requires_grad_()
+    real = (torch.randn(33, 1, device=device) * 3).requires_grad_()
+    fake = (torch.randn(2, 1, 3, 5, device=device) * 3).transpose(2, 3).requires_grad_()
     out = crit(real, fake)
     same = discriminator_loss(real, fake, loss=loss, reduction=reduction, **kw)
-    r64, f64 = real.detach().double().requires_grad_(), fake.detach().double().requires_grad_()
+    r64 = real.detach().double().cpu().requires_grad_()
+    f64 = fake.detach().double().cpu().requires_grad_()
     ref = discriminator_loss_reference(r64, f64, loss=loss, reduction=reduction, **kw)
     if reduction == "none":
         for o, s, r in zip(out, same, ref):
@@ -46,16 +47,16 @@ def test_discriminator_module_matches_functional_and_reference(backend, loss, kw
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("loss,saturating", [("bce", False), ("bce", True), ("hinge", False),
                                              ("wasserstein", False)])
-def test_generator_module_matches_functional_and_reference(backend, loss, saturating, reduction):
+def test_generator_module_matches_functional_and_reference(device, backend, loss, saturating, reduction):
     crit = fnn.GeneratorLoss(loss, saturating=saturating, reduction=reduction)
-    fake = (torch.randn(21, 1) * 3).requires_grad_()
+    fake = (torch.randn(21, 1, device=device) * 3).requires_grad_()
     out = crit(fake)
     assert torch.equal(out, generator_loss(fake, loss=loss, saturating=saturating, reduction=reduction))
-    f64 = fake.detach().double().requires_grad_()
+    f64 = fake.detach().double().cpu().requires_grad_()
     ref = generator_loss_reference(f64, loss=loss, saturating=saturating, reduction=reduction)
     assert_rel(out, ref, TOL[torch.float32]["rtol"])
     g = torch.rand(out.shape) + 0.5
-    out.backward(g)
+    out.backward(g.to(device))
     ref.backward(g.double())
     assert_rel(fake.grad, f64.grad, TOL[torch.float32]["rtol"], "d fake")
 
