@@ -1,0 +1,186 @@
+"""Inverse-CDF samplers: input checks, table preparation, Triton launchers and torch.library ops.
+
+Two registered ops do all the sampling; the public functions in :mod:`fastgan.sample` check their
+arguments, reserve counters on the generator and call them:
+
+- ``fastgan::sample_parametric(rows, family, n, seed_lo, seed_hi, off_lo, off_hi, dtype)``:
+  an (R, n) sample, row r from the family's F⁻¹ with the float64 parameters ``rows[r]``.
+- ``fastgan::sample_tabulated(table, support, row_start, row_len, sup_start, mode, n, steps,
+  seed_lo, seed_hi, off_lo, off_hi, dtype)``: binary search in ragged cumulative tables
+  (mode 0: categorical indices; mode 1: piecewise-linear inverse CDF).
+
+Seeds and offsets travel as int32 bit patterns (``fastgan.random._split``), so the ops are pure
+functions of their inputs. Backends: CUDA tensors (and CPU tensors when the Triton backend is
+forced, under the interpreter) launch ``fastgan.kernels.inverse_cdf``; otherwise the same
+(seed, offset) fills float32 uniforms on the host and the reference F⁻¹ of
+``fastgan.reference.sample`` maps them, which is the definition the kernels reproduce.
+"""
+from __future__ import annotations
+
+import torch
+
+from .. import _backend
+from .. import random as _random
+from ..reference import sample as _ref
+
+__all__ = ["FAMILIES", "ROW_WIDTH", "sample_parametric", "sample_tabulated", "parametric_rows",
+           "categorical_table", "MODE_CATEGORICAL", "MODE_INVERSE_CDF"]
+
+#: family name -> (kernel code, parameter names in row order)
+FAMILIES = {
+    "uniform": (0, ("low", "high")),
+    "exponential": (1, ("rate",)),
+    "laplace": (2, ("loc", "scale")),
+    "logistic": (3, ("loc", "scale")),
+    "cauchy": (4, ("loc", "scale")),
+    "normal": (5, ("mean", "std", "a", "b")),
+}
+_CODE_TO_NAME = {code: name for name, (code, _) in FAMILIES.items()}
+#: columns of the parameter rows (the normal family's 4 parameters + 6 derived constants)
+ROW_WIDTH = 10
+MODE_CATEGORICAL, MODE_INVERSE_CDF = 0, 1
+
+# Counters per program: 256 (1024 samples) on a GPU, small in the interpreter so tests with a few
+# hundred samples still span several programs.
+_CUDA_BLOCK, _INTERP_BLOCK = 256, 32
+_MAX_VALUES = 1 << 34  # counter indices are uint32 in the kernels
+
+
+def _block(device: torch.device) -> int:
+    return _CUDA_BLOCK if device.type == "cuda" else _INTERP_BLOCK
+
+
+def _join(lo: int, hi: int) -> int:
+    return ((hi & 0xFFFFFFFF) << 32) | (lo & 0xFFFFFFFF)
+
+
+def _host_uniforms(rows: int, n: int, device, seed_lo, seed_hi, off_lo, off_hi) -> torch.Tensor:
+    u = torch.empty(rows, n, dtype=torch.float32, device=device)
+    impl = "cpp" if u.device.type == "cpu" else "auto"
+    return _random._fill(u, _random.FILL_UNIFORM_F32, _join(seed_lo, seed_hi), _join(off_lo, off_hi), impl)
+
+
+# ------------------------------------------------------------------------------ parametric rows
+def parametric_rows(family: str, columns: list[torch.Tensor]) -> torch.Tensor:
+    """The (R, ROW_WIDTH) float64 parameter rows of a family from its (R,) parameter columns.
+
+    The normal family appends α, β, log Φ(β), Φ(α)/Φ(β), log Φ(-α), Φ(-β)/Φ(-α) from
+    :func:`fastgan.reference.sample.normal_row_constants` (computed once per row, not per sample).
+    """
+    cols = [c.to(torch.float64) for c in columns]
+    if family == "normal":
+        cols += list(_ref.normal_row_constants(*cols))
+    r = cols[0].shape[0]
+    rows = torch.zeros(r, ROW_WIDTH, dtype=torch.float64, device=cols[0].device)
+    for i, c in enumerate(cols):
+        rows[:, i] = c
+    return rows
+
+
+def _parametric_torch(rows, family, u):
+    name = _CODE_TO_NAME[family]
+    params = [rows[:, i:i + 1] for i in range(len(FAMILIES[name][1]))]
+    icdf = {"uniform": _ref.uniform_icdf, "exponential": _ref.exponential_icdf,
+            "laplace": _ref.laplace_icdf, "logistic": _ref.logistic_icdf,
+            "cauchy": _ref.cauchy_icdf, "normal": _ref.truncated_normal_icdf}[name]
+    return icdf(u, *params)
+
+
+@torch.library.custom_op("fastgan::sample_parametric", mutates_args=())
+def sample_parametric(rows: torch.Tensor, family: int, n: int, seed_lo: int, seed_hi: int,
+                      off_lo: int, off_hi: int, dtype: torch.dtype) -> torch.Tensor:
+    """(R, n) samples: out[r, i] = F⁻¹_family(u_{r·n+i}; rows[r]) on the stream (seed, offset)."""
+    r = rows.shape[0]
+    out = torch.empty(r, n, dtype=dtype, device=rows.device)
+    if out.numel() == 0:
+        return out
+    if _backend.use_triton(rows.device):
+        from ..kernels.inverse_cdf import parametric_kernel
+
+        total = r * n
+        block = _block(rows.device)
+        grid = (triton_cdiv(-(-total // 4), block),)
+        parametric_kernel[grid](out, rows.contiguous(), total, n, r, seed_lo, seed_hi, off_lo, off_hi,
+                                FAMILY=family, W=rows.shape[1], BLOCK=block)
+        return out
+    u = _host_uniforms(r, n, rows.device, seed_lo, seed_hi, off_lo, off_hi)
+    return out.copy_(_parametric_torch(rows, family, u))
+
+
+@sample_parametric.register_fake
+def _(rows, family, n, seed_lo, seed_hi, off_lo, off_hi, dtype):
+    return rows.new_empty((rows.shape[0], n), dtype=dtype)
+
+
+# ------------------------------------------------------------------------------ tabulated rows
+def categorical_table(rows) -> torch.Tensor:
+    """Flat float64 cumulative tables of integer counts (:func:`fastgan.reference.sample.weight_counts`).
+
+    ``rows``: an (R, K) tensor, or a list of 1-D rows (ragged; one cumsum per row). The counts
+    make every partial sum an exact float64 integer, so the table is the same on every device.
+    """
+    if isinstance(rows, torch.Tensor):
+        return torch.cumsum(_ref.weight_counts(rows), dim=-1).reshape(-1)
+    return torch.cat([torch.cumsum(_ref.weight_counts(t), dim=-1) for t in rows])
+
+
+def _dense(table, row_start, row_len, kmax):
+    """Ragged rows as (R, kmax), each padded with its last value."""
+    k = torch.arange(kmax, device=table.device)
+    idx = row_start[:, None] + torch.minimum(k[None, :], row_len[:, None] - 1)
+    return table[idx]
+
+
+@torch.library.custom_op("fastgan::sample_tabulated", mutates_args=())
+def sample_tabulated(table: torch.Tensor, support: torch.Tensor, row_start: torch.Tensor,
+                     row_len: torch.Tensor, sup_start: torch.Tensor, mode: int, n: int, steps: int,
+                     seed_lo: int, seed_hi: int, off_lo: int, off_hi: int,
+                     dtype: torch.dtype) -> torch.Tensor:
+    """(R, n) draws from ragged cumulative tables (see the module docstring)."""
+    r = row_start.shape[0]
+    out = torch.empty(r, n, dtype=dtype, device=table.device)
+    if out.numel() == 0:
+        return out
+    if _backend.use_triton(table.device):
+        from ..kernels.inverse_cdf import tabulated_kernel
+
+        total = r * n
+        block = _block(table.device)
+        grid = (triton_cdiv(-(-total // 4), block),)
+        tabulated_kernel[grid](out, table, support, row_start, row_len, sup_start, total, n, r, steps,
+                               seed_lo, seed_hi, off_lo, off_hi, MODE=mode, BLOCK=block)
+        return out
+    u = _host_uniforms(r, n, table.device, seed_lo, seed_hi, off_lo, off_hi)
+    kmax = 1 << steps  # ≥ every row length; the padding repeats each row's last entry
+    c = _dense(table, row_start, row_len, kmax)
+    if mode == MODE_CATEGORICAL:
+        return out.copy_(_ref._search(u, c.double()))
+    x = _dense(support, sup_start, row_len, kmax)
+    return out.copy_(_ref.tabulated_icdf(u, c, x))
+
+
+@sample_tabulated.register_fake
+def _(table, support, row_start, row_len, sup_start, mode, n, steps, seed_lo, seed_hi, off_lo, off_hi,
+      dtype):
+    return table.new_empty((row_start.shape[0], n), dtype=dtype)
+
+
+def triton_cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def check_total(rows: int, n: int) -> None:
+    if rows * n >= _MAX_VALUES:
+        raise ValueError(f"at most 2**34 samples per call, got {rows} x {n} = {rows * n}")
+
+
+def seed_args(generator, count: int) -> tuple[int, int, int, int]:
+    """Reserve ``count`` values on ``generator``; (seed_lo, seed_hi, off_lo, off_hi) int32 patterns."""
+    seed, offset = generator._reserve(count)
+    return (*_random._split(seed), *_random._split(offset))
+
+
+def steps_for(kmax: int) -> int:
+    """Binary-search halvings for rows of at most kmax entries: ceil(log2 kmax)."""
+    return max(int(kmax) - 1, 0).bit_length()
+

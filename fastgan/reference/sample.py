@@ -1,0 +1,318 @@
+"""Reference inverse-CDF samplers in plain PyTorch: ``fastgan.rand`` uniforms, then F⁻¹.
+
+Two layers:
+
+- ``*_icdf(u, ...)``: the inverse CDFs applied to given float32 uniforms ``u`` of shape (R, n),
+  with per-row parameters of shape (R, 1) (or Python numbers). They compute in float64 and return
+  float64 (int64 for :func:`categorical_icdf`). The kernels of ``fastgan.kernels.inverse_cdf``
+  implement exactly these formulas; the CPU path of :mod:`fastgan.sample` calls them directly.
+- ``inverse_cdf``, ``categorical``, ``normal``, ... with the signatures of :mod:`fastgan.sample`:
+  draw ``u = fastgan.rand(R, n, generator=...)`` and apply the F⁻¹ above. These are the
+  baselines the tests and the benchmarks compare with.
+
+Conventions shared with the kernels (documented in :mod:`fastgan.sample`):
+
+- ``u`` comes from Triton's uint32 -> float32 map: ``u`` is in [0, 1 - 2**-24], it can be 0 and is
+  never 1. Where F⁻¹(0) = -inf (normal, laplace, logistic, cauchy) ``u`` is first raised to
+  ``p = max(u, 2**-32)``, half the smallest positive uniform, so samples are always finite.
+- Tabulated rows use the cumulative table ``c`` and the target ``t = u * c[K-1]``; the bin is the
+  first ``k`` with ``c[k] > t`` (``torch.searchsorted(..., right=True)``), which is never a
+  zero-weight bin and always exists because ``u < 1``.
+- Categorical tables are prefix sums of integer counts (:func:`weight_counts`), exact in float64,
+  so every device builds bit-identical tables and hence draws bit-identical indices.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = [
+    "P_MIN", "ndtri_log", "weight_counts", "normal_row_constants",
+    "uniform_icdf", "exponential_icdf", "laplace_icdf", "logistic_icdf", "cauchy_icdf",
+    "normal_icdf", "truncated_normal_icdf", "categorical_icdf", "tabulated_icdf",
+    "inverse_cdf", "categorical", "normal", "truncated_normal", "exponential", "laplace",
+    "logistic", "cauchy", "uniform", "latent",
+]
+
+#: The lowest probability fed to an F⁻¹ with an infinite lower tail: u = 0 becomes 2**-32.
+P_MIN = 2.0 ** -32
+
+# Wichura (1988), Algorithm AS 241 (PPND16): Φ⁻¹ to about 1e-16 relative error. Coefficients of
+# the numerator / denominator polynomials, constant term first.
+_A = (3.3871328727963666080e+0, 1.3314166789178437745e+2, 1.9715909503065514427e+3,
+      1.3731693765509461125e+4, 4.5921953931549871457e+4, 6.7265770927008700853e+4,
+      3.3430575583588128105e+4, 2.5090809287301226727e+3)
+_B = (1.0, 4.2313330701600911252e+1, 6.8718700749205790830e+2, 5.3941960214247511077e+3,
+      2.1213794301586595867e+4, 3.9307895800092710610e+4, 2.8729085735721942674e+4,
+      5.2264952788528545610e+3)
+_C = (1.42343711074968357734e+0, 4.63033784615654529590e+0, 5.76949722146069140550e+0,
+      3.64784832476320460504e+0, 1.27045825245236838258e+0, 2.41780725177450611770e-1,
+      2.27238449892691845833e-2, 7.74545014278341407640e-4)
+_D = (1.0, 2.05319162663775882187e+0, 1.67638483018380384940e+0, 6.89767334985100004550e-1,
+      1.48103976427480074590e-1, 1.51986665636164571966e-2, 5.47593808499534494600e-4,
+      1.05075007164441684324e-9)
+_E = (6.65790464350110377720e+0, 5.46378491116411436990e+0, 1.78482653991729133580e+0,
+      2.96560571828504891230e-1, 2.65321895265761230930e-2, 1.24266094738807843860e-3,
+      2.71155556874348757815e-5, 2.01033439929228813265e-7)
+_F = (1.0, 5.99832206555887937690e-1, 1.36929880922735805310e-1, 1.48753612908506148525e-2,
+      7.86869131145613259100e-4, 1.84631831751005468180e-5, 1.42151175831644588870e-7,
+      2.04426310338993978564e-15)
+
+
+def _horner(coef, x):
+    acc = coef[-1] * torch.ones_like(x)
+    for c in coef[-2::-1]:
+        acc = acc * x + c
+    return acc
+
+
+def ndtri_log(logp: torch.Tensor) -> torch.Tensor:
+    """Φ⁻¹(exp(logp)) for logp ≤ log(1/2), float64 (the lower half of the normal quantile).
+
+    AS 241 takes ``p`` only in its central branch (p ≥ 0.075) and ``sqrt(-log p)`` in the tails,
+    so a log-probability input keeps full relative accuracy far beyond where ``p`` underflows:
+    ~1e-15 down to logp = -800 (x ≈ -40), ~1e-8 at logp = -1e4. Upper-half quantiles come from
+    symmetry, -Φ⁻¹(1 - p), with ``log(1 - p)`` computed without cancellation by the caller.
+    """
+    logp = torch.clamp(logp.double(), max=0.0)
+    p = torch.exp(logp)
+    q = p - 0.5
+    rc = 0.180625 - q * q
+    central = q * _horner(_A, rc) / _horner(_B, rc)
+    r = torch.sqrt(-logp)
+    s1 = r - 1.6
+    s2 = r - 5.0
+    tail = torch.where(r <= 5.0, _horner(_C, s1) / _horner(_D, s1), _horner(_E, s2) / _horner(_F, s2))
+    return torch.where(q >= -0.425, central, -tail)
+
+
+def _pow2(k: torch.Tensor) -> torch.Tensor:
+    """2**k in float64, exactly, for integer tensors k in [-1022, 1023] (built from the bits)."""
+    return ((k.to(torch.int64) + 1023) << 52).view(torch.float64)
+
+
+def weight_counts(w: torch.Tensor) -> torch.Tensor:
+    """Weights as integer counts in float64, so that prefix sums are exact in any order.
+
+    Per row, with the row maximum ≤ 2**e (``torch.frexp``) and L = ceil(log2 K):
+    ``count = floor(w · 2**(53 - L - e))``. Every count is ≤ 2**(53 - L), so every partial sum
+    is an integer ≤ 2**53, exactly representable: ``torch.cumsum`` gives the same table on every
+    device whatever its summation order, and so every categorical draw is bit-identical.
+    Scaling by a power of two is exact; only the floor changes the weights, by less than
+    2**-(52 - L) of the row maximum (a weight that small becomes 0 and is never drawn; the
+    uniforms themselves only resolve 2**-31).
+    """
+    w = w.double()
+    levels = (w.shape[-1] - 1).bit_length()
+    _, e = torch.frexp(w.amax(dim=-1, keepdim=True))
+    shift = 53 - levels - e.to(torch.int64)
+    half = torch.div(shift, 2, rounding_mode="floor")
+    return torch.floor(w * _pow2(half) * _pow2(shift - half))
+
+
+def _col(v, like: torch.Tensor) -> torch.Tensor:
+    """A Python number or an (R,)/(R, 1) parameter as a float64 (R, 1) (or 0-d) tensor."""
+    t = torch.as_tensor(v, dtype=torch.float64, device=like.device)
+    return t.reshape(-1, 1) if t.dim() >= 1 else t
+
+
+def _p(u: torch.Tensor) -> torch.Tensor:
+    return torch.clamp(u.double(), min=P_MIN)
+
+
+# ----------------------------------------------------------------- inverse CDFs of given uniforms
+def uniform_icdf(u, low=0.0, high=1.0):
+    """low + (high - low) · u; u in [0, 1) so samples lie in [low, high) (up to rounding)."""
+    low, high = _col(low, u), _col(high, u)
+    return low + (high - low) * u.double()
+
+
+def exponential_icdf(u, rate=1.0):
+    """-log(1 - u) / rate (u = 0 gives 0; u ≤ 1 - 2**-24 keeps it finite)."""
+    return -torch.log(1.0 - u.double()) / _col(rate, u)
+
+
+def laplace_icdf(u, loc=0.0, scale=1.0):
+    """loc + scale · log(2p) for p < 1/2, loc - scale · log(2 - 2p) otherwise; p = max(u, 2**-32)."""
+    p = _p(u)
+    z = torch.where(p < 0.5, torch.log(2.0 * p), -torch.log(2.0 - 2.0 * p))
+    return _col(loc, u) + _col(scale, u) * z
+
+
+def logistic_icdf(u, loc=0.0, scale=1.0):
+    """loc + scale · (log p - log(1 - p)); p = max(u, 2**-32)."""
+    p = _p(u)
+    return _col(loc, u) + _col(scale, u) * (torch.log(p) - torch.log(1.0 - p))
+
+
+def cauchy_icdf(u, loc=0.0, scale=1.0):
+    """loc + scale · tan(π(p - 1/2)), evaluated as ∓cot(π·min(p, 1 - p)) so both tails keep
+    their relative accuracy; p = max(u, 2**-32)."""
+    p = _p(u)
+    m = torch.minimum(p, 1.0 - p)
+    cot = torch.cos(math.pi * m) / torch.sin(math.pi * m)
+    return _col(loc, u) + _col(scale, u) * torch.where(p < 0.5, -cot, cot)
+
+
+def normal_row_constants(mean, std, a, b):
+    """Per-row constants of the truncated-normal inverse, all float64 of the broadcast shape.
+
+    With α = (a - μ)/σ and β = (b - μ)/σ (standardised bounds; ±inf when untruncated):
+    ``log_lo = log Φ(β)``, ``r_lo = Φ(α)/Φ(β)``, ``log_hi = log Φ(-α)``, ``r_hi = Φ(-β)/Φ(-α)``,
+    all from ``torch.special.log_ndtr`` so nothing underflows for far-out bounds.
+    Returns (alpha, beta, log_lo, r_lo, log_hi, r_hi).
+    """
+    mean, std = torch.as_tensor(mean, dtype=torch.float64), torch.as_tensor(std, dtype=torch.float64)
+    a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
+    alpha = (a - mean) / std
+    beta = (b - mean) / std
+    lphi_a = torch.special.log_ndtr(alpha)
+    lphi_b = torch.special.log_ndtr(beta)
+    lphi_na = torch.special.log_ndtr(-alpha)
+    lphi_nb = torch.special.log_ndtr(-beta)
+    r_lo = torch.exp(lphi_a - lphi_b)
+    r_hi = torch.exp(lphi_nb - lphi_na)
+    return alpha, beta, lphi_b, r_lo, lphi_na, r_hi
+
+
+def truncated_normal_icdf(u, mean=0.0, std=1.0, a=-math.inf, b=math.inf):
+    """Inverse CDF of N(mean, std²) truncated to [a, b], accurate in both tails.
+
+    Standardised bounds α, β; p = max(u, 2**-32). The lower form
+    ``P = Φ(α) + p(Φ(β) - Φ(α)) = Φ(β)·(r_lo + p(1 - r_lo))`` and the upper form
+    ``Q = 1 - P = Φ(-α)·(r_hi + (1 - p)(1 - r_hi))`` are both taken in log space;
+    z = Φ⁻¹(P) from the lower form when log P ≤ log Q, else z = -Φ⁻¹(Q), so :func:`ndtri_log`
+    only ever sees probabilities ≤ ~1/2 and no 1 - P cancellation happens (the erfinv tail
+    failure of pytorch#145498). z is clamped to [α, β], x = μ + σ z is clamped to [a, b].
+    With a = -inf, b = inf this is the plain normal quantile.
+    """
+    alpha, beta, log_lo, r_lo, log_hi, r_hi = normal_row_constants(
+        _col(mean, u), _col(std, u), _col(a, u), _col(b, u))
+    p = _p(u)
+    logp_lo = log_lo + torch.log(r_lo + p * (1.0 - r_lo))
+    logp_hi = log_hi + torch.log(r_hi + (1.0 - p) * (1.0 - r_hi))
+    lower = logp_lo <= logp_hi
+    z = ndtri_log(torch.where(lower, logp_lo, logp_hi))
+    z = torch.where(lower, z, -z)
+    z = torch.minimum(torch.maximum(z, alpha), beta)
+    x = _col(mean, u) + _col(std, u) * z
+    return torch.minimum(torch.maximum(x, _col(a, u)), _col(b, u))
+
+
+def normal_icdf(u, mean=0.0, std=1.0):
+    """mean + std · Φ⁻¹(p), p = max(u, 2**-32): :func:`truncated_normal_icdf` with infinite bounds."""
+    return truncated_normal_icdf(u, mean, std, -math.inf, math.inf)
+
+
+def _search(u: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """First k with c[k] > u · c[K-1], per row (float64 compare)."""
+    t = u.double() * c[:, -1:]
+    return torch.searchsorted(c, t, right=True)
+
+
+def categorical_icdf(u, weights):
+    """Index of the first k with c[k] > u · c[K-1], c = cumsum(weight_counts(w)): int64 (R, n)."""
+    return _search(u, torch.cumsum(weight_counts(weights), dim=-1))
+
+
+def tabulated_icdf(u, cdf, support=None):
+    """Piecewise-linear inverse of the CDF tabulated at ``support`` points, float64 (R, n).
+
+    With c = cdf (R, K) and x = support ((K,) or (R, K); default 0..K-1) and t = u · c[K-1]:
+    k = first index with c[k] > t; x[0] when k = 0 (an atom of mass c[0] at x[0]), otherwise
+    ``x[k-1] + (t - c[k-1]) / (c[k] - c[k-1]) · (x[k] - x[k-1])`` (c[k] > t ≥ c[k-1]).
+    """
+    c = cdf.double()
+    r, k = c.shape
+    x = torch.arange(k, dtype=torch.float64, device=c.device) if support is None else support.double()
+    x = x.expand(r, k)
+    i = _search(u, c)
+    t = u.double() * c[:, -1:]
+    im1 = (i - 1).clamp(min=0)
+    c1, c0 = c.gather(1, i), c.gather(1, im1)
+    x1, x0 = x.gather(1, i), x.gather(1, im1)
+    inner = x0 + (t - c0) / (c1 - c0) * (x1 - x0)
+    return torch.where(i == 0, x0, inner)
+
+
+# ------------------------------------------------------- whole samplers (fastgan.sample signatures)
+def _uniforms(rows: int, n: int, generator, device):
+    from ..random import rand
+
+    return rand(rows, n, generator=generator, device=device)
+
+
+def _rows(size, *params):
+    """(R, n) from size: R = size[0] when a parameter is per-row, else 1."""
+    size = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list, torch.Size)) else tuple(size)
+    numel = math.prod(size)
+    per_row = any(isinstance(p, torch.Tensor) and p.numel() > 1 for p in params)
+    rows = size[0] if per_row else 1
+    return size, rows, (numel // rows if rows else 0)
+
+
+def _flat(p):
+    return p.reshape(-1, 1) if isinstance(p, torch.Tensor) and p.numel() > 1 else p
+
+
+def _parametric(icdf, size, params, generator, device, dtype):
+    size, rows, n = _rows(size, *params)
+    if device is None:
+        tensors = [p for p in params if isinstance(p, torch.Tensor)]
+        device = tensors[0].device if tensors else None
+    u = _uniforms(rows, n, generator, device)
+    return icdf(u, *[_flat(p) for p in params]).to(dtype).reshape(size)
+
+
+def uniform(*size, low=0.0, high=1.0, generator=None, device=None, dtype=torch.float32):
+    return _parametric(uniform_icdf, size, (low, high), generator, device, dtype)
+
+
+def exponential(*size, rate=1.0, generator=None, device=None, dtype=torch.float32):
+    return _parametric(exponential_icdf, size, (rate,), generator, device, dtype)
+
+
+def laplace(*size, loc=0.0, scale=1.0, generator=None, device=None, dtype=torch.float32):
+    return _parametric(laplace_icdf, size, (loc, scale), generator, device, dtype)
+
+
+def logistic(*size, loc=0.0, scale=1.0, generator=None, device=None, dtype=torch.float32):
+    return _parametric(logistic_icdf, size, (loc, scale), generator, device, dtype)
+
+
+def cauchy(*size, loc=0.0, scale=1.0, generator=None, device=None, dtype=torch.float32):
+    return _parametric(cauchy_icdf, size, (loc, scale), generator, device, dtype)
+
+
+def truncated_normal(*size, a, b, mean=0.0, std=1.0, generator=None, device=None, dtype=torch.float32):
+    return _parametric(truncated_normal_icdf, size, (mean, std, a, b), generator, device, dtype)
+
+
+def normal(*size, mean=0.0, std=1.0, truncation=None, generator=None, device=None, dtype=torch.float32):
+    if truncation is None:
+        return _parametric(normal_icdf, size, (mean, std), generator, device, dtype)
+    a = mean - truncation * std
+    b = mean + truncation * std
+    return _parametric(truncated_normal_icdf, size, (mean, std, a, b), generator, device, dtype)
+
+
+def latent(batch, dim, *, distribution="normal", truncation=None, generator=None, device=None,
+           dtype=torch.float32):
+    if distribution == "uniform":
+        return uniform(batch, dim, low=-1.0, high=1.0, generator=generator, device=device, dtype=dtype)
+    return normal(batch, dim, truncation=truncation, generator=generator, device=device, dtype=dtype)
+
+
+def categorical(weights, n, *, generator=None):
+    w = weights if weights.dim() == 2 else weights.reshape(1, -1)
+    out = categorical_icdf(_uniforms(w.shape[0], n, generator, w.device), w)
+    return out if weights.dim() == 2 else out.reshape(n)
+
+
+def inverse_cdf(cdf, n, *, support=None, generator=None, dtype=None):
+    c = cdf if cdf.dim() == 2 else cdf.reshape(1, -1)
+    if dtype is None:
+        dtype = torch.float64 if torch.float64 in (cdf.dtype, getattr(support, "dtype", None)) else torch.float32
+    out = tabulated_icdf(_uniforms(c.shape[0], n, generator, c.device), c, support).to(dtype)
+    return out if cdf.dim() == 2 else out.reshape(n)

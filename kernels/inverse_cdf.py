@@ -1,0 +1,204 @@
+"""Inverse-CDF samplers: Philox uniforms drawn in-kernel and mapped through F⁻¹ in one launch.
+
+Stream layout (DESIGN.md): element j of an (R, n) output (row-major, row r = j // n) takes word
+j % 4 of stream counter ``offset + j // 4`` — exactly the values of ``fastgan.rand(R, n)`` for the
+same generator state — so ``fastgan.rand`` followed by the reference F⁻¹
+(``fastgan.reference.sample``) reproduces these kernels. ``stream_block`` carries the 64-bit
+counter in two 32-bit words; for offset + j // 4 < 2**32 it equals ``tl.randint4x(seed, offset +
+j // 4)``, and unlike ``tl.randint4x`` it gives the same words on Triton 3.6 and 3.9 for every
+64-bit offset. Uniforms use Triton's map (``uint_to_uniform``): u in [0, 1 - 2**-24], never 1.
+
+Each program handles BLOCK counters = 4 * BLOCK consecutive elements. All F⁻¹ arithmetic is in
+float64 (the normal tails need it); the result is rounded once to the output's dtype.
+"""
+import triton
+import triton.language as tl
+
+from .random import stream_block, uint_to_uniform
+
+# Family codes (fastgan/ops/sample.py FAMILIES) and the per-row parameter columns each reads.
+#   0 uniform      low, high
+#   1 exponential  rate
+#   2 laplace      loc, scale
+#   3 logistic     loc, scale
+#   4 cauchy       loc, scale
+#   5 normal       mean, std, a, b, alpha, beta, log_lo, r_lo, log_hi, r_hi (truncated to [a, b];
+#                  ±inf bounds for the plain normal; see normal_row_constants in the reference)
+P_MIN: tl.constexpr = 2.3283064365386963e-10  # 2**-32: u = 0 is raised to this where F⁻¹(0) = -inf
+PI: tl.constexpr = 3.141592653589793
+
+
+@triton.jit
+def _ndtri_log(logp):
+    # Φ⁻¹(exp(logp)) for logp ≤ log(1/2): Wichura's AS 241 (PPND16), ~1e-16 relative.
+    # Central branch (p ≥ 0.075): z = q·A(r)/B(r), q = p - 1/2, r = 0.180625 - q².
+    # Tails: s = sqrt(-log p); z = -C(s - 1.6)/D(s - 1.6) for s ≤ 5, else -E(s - 5)/F(s - 5).
+    # Taking log p keeps the tail accurate where p itself underflows float64.
+    logp = tl.minimum(logp, 0.0)
+    p = tl.exp(logp)
+    q = p - 0.5
+    r = 0.180625 - q * q
+    num = 2.5090809287301226727e+3 * r + 3.3430575583588128105e+4
+    num = num * r + 6.7265770927008700853e+4
+    num = num * r + 4.5921953931549871457e+4
+    num = num * r + 1.3731693765509461125e+4
+    num = num * r + 1.9715909503065514427e+3
+    num = num * r + 1.3314166789178437745e+2
+    num = num * r + 3.3871328727963666080e+0
+    den = 5.2264952788528545610e+3 * r + 2.8729085735721942674e+4
+    den = den * r + 3.9307895800092710610e+4
+    den = den * r + 2.1213794301586595867e+4
+    den = den * r + 5.3941960214247511077e+3
+    den = den * r + 6.8718700749205790830e+2
+    den = den * r + 4.2313330701600911252e+1
+    den = den * r + 1.0
+    central = q * num / den
+
+    s = tl.sqrt(-logp)
+    s1 = s - 1.6
+    n1 = 7.74545014278341407640e-4 * s1 + 2.27238449892691845833e-2
+    n1 = n1 * s1 + 2.41780725177450611770e-1
+    n1 = n1 * s1 + 1.27045825245236838258e+0
+    n1 = n1 * s1 + 3.64784832476320460504e+0
+    n1 = n1 * s1 + 5.76949722146069140550e+0
+    n1 = n1 * s1 + 4.63033784615654529590e+0
+    n1 = n1 * s1 + 1.42343711074968357734e+0
+    d1 = 1.05075007164441684324e-9 * s1 + 5.47593808499534494600e-4
+    d1 = d1 * s1 + 1.51986665636164571966e-2
+    d1 = d1 * s1 + 1.48103976427480074590e-1
+    d1 = d1 * s1 + 6.89767334985100004550e-1
+    d1 = d1 * s1 + 1.67638483018380384940e+0
+    d1 = d1 * s1 + 2.05319162663775882187e+0
+    d1 = d1 * s1 + 1.0
+    s2 = s - 5.0
+    n2 = 2.01033439929228813265e-7 * s2 + 2.71155556874348757815e-5
+    n2 = n2 * s2 + 1.24266094738807843860e-3
+    n2 = n2 * s2 + 2.65321895265761230930e-2
+    n2 = n2 * s2 + 2.96560571828504891230e-1
+    n2 = n2 * s2 + 1.78482653991729133580e+0
+    n2 = n2 * s2 + 5.46378491116411436990e+0
+    n2 = n2 * s2 + 6.65790464350110377720e+0
+    d2 = 2.04426310338993978564e-15 * s2 + 1.42151175831644588870e-7
+    d2 = d2 * s2 + 1.84631831751005468180e-5
+    d2 = d2 * s2 + 7.86869131145613259100e-4
+    d2 = d2 * s2 + 1.48753612908506148525e-2
+    d2 = d2 * s2 + 1.36929880922735805310e-1
+    d2 = d2 * s2 + 5.99832206555887937690e-1
+    d2 = d2 * s2 + 1.0
+    tail = tl.where(s <= 5.0, n1 / d1, n2 / d2)
+    return tl.where(q >= -0.425, central, -tail)
+
+
+@triton.jit
+def _param_value(u, row_ptr, FAMILY: tl.constexpr):
+    # x = F⁻¹(u) for one family; row_ptr points at each element's row of parameters (float64).
+    u = u.to(tl.float64)
+    p = tl.maximum(u, P_MIN)
+    if FAMILY == 0:  # uniform: low + (high - low)·u
+        low = tl.load(row_ptr)
+        high = tl.load(row_ptr + 1)
+        x = low + (high - low) * u
+    elif FAMILY == 1:  # exponential: -log(1 - u)/rate
+        x = -tl.log(1.0 - u) / tl.load(row_ptr)
+    elif FAMILY == 2:  # laplace: loc + scale·(log 2p | -log(2 - 2p))
+        z = tl.where(p < 0.5, tl.log(2.0 * p), -tl.log(2.0 - 2.0 * p))
+        x = tl.load(row_ptr) + tl.load(row_ptr + 1) * z
+    elif FAMILY == 3:  # logistic: loc + scale·logit(p)
+        z = tl.log(p) - tl.log(1.0 - p)
+        x = tl.load(row_ptr) + tl.load(row_ptr + 1) * z
+    elif FAMILY == 4:  # cauchy: loc + scale·tan(π(p - 1/2)) = loc ∓ scale·cot(π min(p, 1 - p))
+        m = tl.minimum(p, 1.0 - p)
+        cot = tl.cos(PI * m) / tl.sin(PI * m)
+        x = tl.load(row_ptr) + tl.load(row_ptr + 1) * tl.where(p < 0.5, -cot, cot)
+    else:  # normal on [a, b]: P = Φ(β)(r_lo + p(1 - r_lo)), Q = 1 - P = Φ(-α)(r_hi + (1-p)(1 - r_hi))
+        mean = tl.load(row_ptr)
+        std = tl.load(row_ptr + 1)
+        a = tl.load(row_ptr + 2)
+        b = tl.load(row_ptr + 3)
+        alpha = tl.load(row_ptr + 4)
+        beta = tl.load(row_ptr + 5)
+        log_lo = tl.load(row_ptr + 6)
+        r_lo = tl.load(row_ptr + 7)
+        log_hi = tl.load(row_ptr + 8)
+        r_hi = tl.load(row_ptr + 9)
+        logp_lo = log_lo + tl.log(r_lo + p * (1.0 - r_lo))
+        logp_hi = log_hi + tl.log(r_hi + (1.0 - p) * (1.0 - r_hi))
+        lower = logp_lo <= logp_hi  # invert whichever tail probability is ≤ 1/2
+        z = _ndtri_log(tl.where(lower, logp_lo, logp_hi))
+        z = tl.where(lower, z, -z)
+        z = tl.minimum(tl.maximum(z, alpha), beta)
+        x = mean + std * z
+        x = tl.minimum(tl.maximum(x, a), b)
+    return x
+
+
+@triton.jit
+def _param_emit(out_ptr, rows_ptr, j, bits, N, n, R, FAMILY: tl.constexpr, W: tl.constexpr):
+    r = tl.minimum(j // n, R - 1)  # masked lanes (j ≥ N) read the last row, never out of bounds
+    x = _param_value(uint_to_uniform(bits), rows_ptr + r * W, FAMILY)
+    tl.store(out_ptr + j, x.to(out_ptr.dtype.element_ty), mask=j < N)
+
+
+@triton.jit
+def parametric_kernel(out_ptr, rows_ptr, N, n, R, seed_lo, seed_hi, off_lo, off_hi,
+                      FAMILY: tl.constexpr, W: tl.constexpr, BLOCK: tl.constexpr):
+    # out[j] = F⁻¹_FAMILY(u_j; params of row j // n), u_j = word j % 4 of counter offset + j // 4.
+    # rows: (R, W) float64 per-row parameters; out: (R, n) contiguous float32/float64.
+    pid = tl.program_id(0).to(tl.int64)
+    b = pid * BLOCK + tl.arange(0, BLOCK)
+    w0, w1, w2, w3 = stream_block(seed_lo, seed_hi, off_lo, off_hi, b)
+    j = b * 4
+    _param_emit(out_ptr, rows_ptr, j, w0, N, n, R, FAMILY, W)
+    _param_emit(out_ptr, rows_ptr, j + 1, w1, N, n, R, FAMILY, W)
+    _param_emit(out_ptr, rows_ptr, j + 2, w2, N, n, R, FAMILY, W)
+    _param_emit(out_ptr, rows_ptr, j + 3, w3, N, n, R, FAMILY, W)
+
+
+@triton.jit
+def _tab_emit(out_ptr, cdf_ptr, sup_ptr, start_ptr, len_ptr, sstart_ptr, j, bits, N, n, R, steps,
+              MODE: tl.constexpr):
+    r = tl.minimum(j // n, R - 1)
+    start = tl.load(start_ptr + r)
+    length = tl.load(len_ptr + r)
+    row = cdf_ptr + start
+    t = uint_to_uniform(bits).to(tl.float64) * tl.load(row + length - 1).to(tl.float64)
+    # Binary search for the first k with c[k] > t; it exists since u < 1 means t < c[K-1].
+    lo = length * 0
+    hi = length - 1
+    for _ in range(steps):
+        active = lo < hi
+        mid = (lo + hi) // 2
+        c = tl.load(row + mid, mask=active, other=0.0).to(tl.float64)
+        go_left = c > t
+        hi = tl.where(active & go_left, mid, hi)
+        lo = tl.where(active & (c <= t), mid + 1, lo)
+    if MODE == 0:  # categorical: the bin index
+        tl.store(out_ptr + j, lo.to(tl.int64), mask=j < N)
+    else:  # inverse_cdf: linear interpolation in [c[k-1], c[k]) (k = 0: the atom at x[0])
+        km1 = tl.maximum(lo - 1, 0)
+        c1 = tl.load(row + lo).to(tl.float64)
+        c0 = tl.load(row + km1).to(tl.float64)
+        srow = sup_ptr + tl.load(sstart_ptr + r)
+        x1 = tl.load(srow + lo).to(tl.float64)
+        x0 = tl.load(srow + km1).to(tl.float64)
+        first = lo == 0
+        den = tl.where(first, 1.0, c1 - c0)
+        x = tl.where(first, x0, x0 + (t - c0) / den * (x1 - x0))
+        tl.store(out_ptr + j, x.to(out_ptr.dtype.element_ty), mask=j < N)
+
+
+@triton.jit
+def tabulated_kernel(out_ptr, cdf_ptr, sup_ptr, start_ptr, len_ptr, sstart_ptr, N, n, R, steps,
+                     seed_lo, seed_hi, off_lo, off_hi, MODE: tl.constexpr, BLOCK: tl.constexpr):
+    # Row r's cumulative table is cdf[start[r] : start[r] + len[r]] (ragged rows by offsets; dense
+    # (R, K) rows have start = r·K); its support points sup[sstart[r] : ...] (MODE 1 only).
+    # t = u·c[K-1]; k = first index with c[k] > t (`steps` = ceil(log2(max K)) halvings).
+    # MODE 0 writes k (int64); MODE 1 writes x[k-1] + (t - c[k-1])/(c[k] - c[k-1])·(x[k] - x[k-1]).
+    pid = tl.program_id(0).to(tl.int64)
+    b = pid * BLOCK + tl.arange(0, BLOCK)
+    w0, w1, w2, w3 = stream_block(seed_lo, seed_hi, off_lo, off_hi, b)
+    j = b * 4
+    _tab_emit(out_ptr, cdf_ptr, sup_ptr, start_ptr, len_ptr, sstart_ptr, j, w0, N, n, R, steps, MODE)
+    _tab_emit(out_ptr, cdf_ptr, sup_ptr, start_ptr, len_ptr, sstart_ptr, j + 1, w1, N, n, R, steps, MODE)
+    _tab_emit(out_ptr, cdf_ptr, sup_ptr, start_ptr, len_ptr, sstart_ptr, j + 2, w2, N, n, R, steps, MODE)
+    _tab_emit(out_ptr, cdf_ptr, sup_ptr, start_ptr, len_ptr, sstart_ptr, j + 3, w3, N, n, R, steps, MODE)
