@@ -62,6 +62,7 @@ class Case:
     bound: str | None = None
     baseline: str = "eager"
     priority: int = 1  # 0 runs first (the issue's targets), then 1, then 2
+    size_name: str = "size"  # the plots' x label
 
     @property
     def key(self) -> str:
@@ -91,6 +92,7 @@ class Result:
     items_name: str = "items"
     bound: str | None = None
     baseline: str = "eager"
+    size_name: str = "size"
     message: str = ""
 
     def to_dict(self) -> dict:
@@ -205,7 +207,8 @@ def measure(case: Case, provider: str, device: torch.device, *, target_s: float 
     res = Result(op=case.op, case=case.name, series=case.series, size=case.size,
                  shape=dict(case.shape), dtype=case.dtype, provider=provider, status="ok",
                  flops=case.flops, bytes=case.bytes, items=case.items,
-                 items_name=case.items_name, bound=case.bound, baseline=case.baseline)
+                 items_name=case.items_name, bound=case.bound, baseline=case.baseline,
+                 size_name=case.size_name)
     fn = None
     try:
         _free(device)

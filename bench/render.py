@@ -126,12 +126,12 @@ def markdown(docs: list[dict]) -> str:
 
 
 def _panels(doc):
-    """(op, series) -> provider -> [(size, ms)] for ok results."""
+    """(op, series, size name) -> provider -> [(size, ms)] for ok results."""
     panels: "OrderedDict[tuple, OrderedDict]" = OrderedDict()
     for r in doc["results"]:
         if r["status"] != "ok":
             continue
-        lines = panels.setdefault((r["op"], r["series"]), OrderedDict())
+        lines = panels.setdefault((r["op"], r["series"], r.get("size_name", "size")), OrderedDict())
         lines.setdefault(r["provider"], []).append((r["size"], r["median_ms"]))
     return panels
 
@@ -148,7 +148,7 @@ def plot(doc: dict, outdir: Path | None = None, overview: Path | None = None) ->
     kind = "CPU" if doc.get("device_type") == "cpu" else "GPU"
     title = f"{kind}: {doc['device']} (mode {doc.get('mode')})"
 
-    def draw(ax, op, series, lines):
+    def draw(ax, op, series, size_name, lines):
         for provider, pts in lines.items():
             pts = sorted(pts)
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3, label=provider,
@@ -156,7 +156,7 @@ def plot(doc: dict, outdir: Path | None = None, overview: Path | None = None) ->
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(f"{op}: {series}", fontsize=9)
-        ax.set_xlabel("size", fontsize=8)
+        ax.set_xlabel(size_name, fontsize=8)
         ax.set_ylabel("median time (ms)", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(True, which="both", alpha=0.3)
@@ -167,8 +167,8 @@ def plot(doc: dict, outdir: Path | None = None, overview: Path | None = None) ->
         cols = min(4, n)
         rows = -(-n // cols)
         fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.0 * rows), squeeze=False)
-        for ax, ((op, series), lines) in zip(axes.flat, items):
-            draw(ax, op, series, lines)
+        for ax, ((op, series, size_name), lines) in zip(axes.flat, items):
+            draw(ax, op, series, size_name, lines)
         for ax in list(axes.flat)[n:]:
             ax.set_visible(False)
         fig.suptitle(suptitle, fontsize=10)
@@ -180,8 +180,8 @@ def plot(doc: dict, outdir: Path | None = None, overview: Path | None = None) ->
 
     if outdir is not None:
         ops = OrderedDict()
-        for (op, series), lines in panels.items():
-            ops.setdefault(op, []).append(((op, series), lines))
+        for key, lines in panels.items():
+            ops.setdefault(key[0], []).append((key, lines))
         for op, items in ops.items():
             figure(items, Path(outdir) / f"{op}.png", f"{op} — {title}")
     if overview is not None and panels:

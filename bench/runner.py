@@ -93,13 +93,17 @@ def _parse(argv):
                    help="also time torch.compile(reference) on CPU (always on for CUDA)")
     p.add_argument("--no-compile", action="store_true", help="never time torch.compile")
     p.add_argument("--no-peaks", action="store_true", help="skip the peak measurements")
-    p.add_argument("--out", default=None, help="JSON output path (default bench/results/<device>.json)")
+    o = p.add_mutually_exclusive_group()
+    o.add_argument("--out", default=None, help="JSON output path (default bench/results/<device>.json)")
+    o.add_argument("--out-dir", default=None, help="write <dir>/<device>.json instead")
     p.add_argument("--time-budget", type=float, default=None,
                    help="seconds for the whole run; cases beyond it are recorded as 'budget'")
     p.add_argument("--target-s", type=float, default=None,
                    help="seconds of timing per provider and case (default by mode)")
     p.add_argument("--render", action="store_true",
                    help="also write <out>.md (table) and <out stem>_plots/ (PNG) after the run")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch.set_num_threads for CPU runs (1 gives steadier numbers on a busy host)")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
     p.add_argument("--quiet", action="store_true")
     return p.parse_args(argv)
@@ -205,7 +209,8 @@ def run(device: torch.device, mode: str, ops, *, providers=None, with_compile=No
                     r = Result(op=case.op, case=case.name, series=case.series, size=case.size,
                                shape=dict(case.shape), dtype=case.dtype, provider=name,
                                status="budget", message="time budget exhausted before this case",
-                               baseline=case.baseline, bound=case.bound, items_name=case.items_name)
+                               baseline=case.baseline, bound=case.bound, items_name=case.items_name,
+                               size_name=case.size_name)
                 else:
                     r = measure(case, name, device, target_s=target_s,
                                 min_reps=1 if mode == "dry" else 3,
@@ -236,6 +241,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fastgan bench: unknown op(s) {', '.join(bad)}; choose from {', '.join(_cases.OPS)}",
               file=sys.stderr)
         return 2
+    if args.threads is not None:
+        if args.threads < 1:
+            print("fastgan bench: --threads must be >= 1", file=sys.stderr)
+            return 2
+        torch.set_num_threads(args.threads)
     providers = None if args.providers is None else {p.strip() for p in args.providers.split(",")}
     with_compile = False if args.no_compile else (True if args.compile else None)
     log = (lambda *a, **k: None) if args.quiet else (lambda *a, **k: print(*a, **k, flush=True))
@@ -252,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
             for c in mod.cases(device, mode):
                 print(f"[{op}] {c.key}  providers={','.join(c.providers)}")
         return 0
+    if args.out_dir is not None:
+        args.out = str(Path(args.out_dir) / f"{device_slug(device)}.json")
     doc = run(device, mode, ops, providers=providers, with_compile=with_compile,
               peaks=not args.no_peaks, out=args.out, time_budget=args.time_budget,
               target_s=args.target_s, log=log)

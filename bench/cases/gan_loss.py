@@ -65,6 +65,6 @@ def cases(device: torch.device, mode: str) -> list[Case]:
                 op="gan_loss", name=name, series=name, size=b, shape={"B": b}, dtype="float32",
                 providers={"fastgan": fast, "eager": eager, "compile": comp},
                 bytes=8.0 * n_in * b, items=float(n_in * b), items_name="logits",
-                bound="bandwidth", baseline="eager",
+                bound="bandwidth", baseline="eager", size_name="B",
                 priority=0 if b in (65536, 1 << 26) else 1))
     return out

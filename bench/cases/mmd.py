@@ -91,6 +91,6 @@ def cases(device: torch.device, mode: str) -> list[Case]:
                 shape={"N": n, "M": n, "D": d}, dtype="float32",
                 providers={"fastgan": fast, "eager": eager, "compile": comp, "keops": keops},
                 flops=(3.0 if backward else 1.0) * 2 * d * pairs, bytes=2.0 * n * d * 4 * (2 if backward else 1),
-                items=pairs, items_name="pairs", bound="tf32", baseline="eager",
+                items=pairs, items_name="pairs", bound="tf32", baseline="eager", size_name="N (= M)",
                 priority=0 if target else (2 if d == 2048 or n >= 262144 else 1)))
     return out

@@ -31,6 +31,6 @@ def cases(device: torch.device, mode: str) -> list[Case]:
             out.append(Case(
                 op="random", name=kind, series=kind, size=n, shape={"n": n}, dtype="float32",
                 providers={"fastgan": fast, "torch": base}, bytes=4.0 * n, items=float(n),
-                items_name="samples", bound="bandwidth", baseline="torch",
+                items_name="samples", bound="bandwidth", baseline="torch", size_name="n",
                 priority=0 if n == sizes[-1] else 1))
     return out

@@ -69,7 +69,7 @@ def cases(device: torch.device, mode: str) -> list[Case]:
             shape={"R": r, "K": k, "n": n}, dtype="float32",
             providers={"fastgan": fast, "torch.multinomial": multinomial, "searchsorted": searchsorted},
             bytes=4.0 * r * k + 8.0 * r * n, items=float(r * n), items_name="samples",
-            bound="bandwidth", baseline="torch.multinomial",
+            bound="bandwidth", baseline="torch.multinomial", size_name="R·K",
             priority=0 if (r, k) == (4096, 32768) else 1))
 
         def cdf_support(r=r, k=k):
@@ -92,7 +92,7 @@ def cases(device: torch.device, mode: str) -> list[Case]:
             shape={"R": r, "K": k, "n": n}, dtype="float32",
             providers={"fastgan": fast_icdf, "searchsorted": ss_icdf},
             bytes=8.0 * r * k + 4.0 * r * n, items=float(r * n), items_name="samples",
-            bound="bandwidth", baseline="searchsorted"))
+            bound="bandwidth", baseline="searchsorted", size_name="R·K"))
 
     sizes = pick(mode, [4096], [1 << 16, 1 << 20], [1 << 20, 1 << 24, 1 << 26])
     for n in sizes:
@@ -108,6 +108,7 @@ def cases(device: torch.device, mode: str) -> list[Case]:
             op="sample", name="normal", series="normal", size=n, shape={"n": n}, dtype="float32",
             providers={"fastgan": fast_normal, "torch.randn": randn}, bytes=4.0 * n,
             items=float(n), items_name="samples", bound="bandwidth", baseline="torch.randn",
+            size_name="n",
             priority=0 if n == sizes[-1] else 1))
 
         def fast_tn(n=n):
@@ -140,5 +141,5 @@ def cases(device: torch.device, mode: str) -> list[Case]:
             shape={"n": n}, dtype="float32",
             providers={"fastgan": fast_tn, "trunc_normal_": trunc_normal_, "scipy": scipy_tn},
             bytes=4.0 * n, items=float(n), items_name="samples", bound="bandwidth",
-            baseline="trunc_normal_", priority=0 if n == sizes[-1] else 1))
+            baseline="trunc_normal_", size_name="n", priority=0 if n == sizes[-1] else 1))
     return out

@@ -75,5 +75,5 @@ def cases(device: torch.device, mode: str) -> list[Case]:
                        "plain": lambda b=b: _step_fn(device, b, False, hidden)},
             # MLP forward+backward (6 flops per parameter per sample) + MMD forward+backward
             flops=6.0 * params * b + 3.0 * 2 * DIM * pairs, items=float(b), items_name="samples",
-            bound="tf32", baseline="plain", priority=0 if b == 8192 else 1))
+            bound="tf32", baseline="plain", size_name="B", priority=0 if b == 8192 else 1))
     return out
