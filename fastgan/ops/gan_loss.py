@@ -26,12 +26,16 @@ _DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 # Part kinds, as kernels/gan_loss.py PART_*: f(l) of one logits tensor.
 _BCE, _HINGE_POS, _HINGE_NEG, _LINEAR = 0, 1, 2, 3
 
-# Launch shapes: BLOCK elements per tile; up to SINGLE_MAX elements per tensor go to one program
-# that writes the final loss (one launch); beyond that programs of TILES tiles write fp32
-# partials that a second one-program kernel sums in a fixed order. The interpreter gets small
-# tiles so that tests with a few hundred elements cover both paths.
-_CUDA_CONFIG = dict(block=1024, single_max=16384, tiles=8, warps=4, sum_block=1024)
-_INTERP_CONFIG = dict(block=64, single_max=256, tiles=2, warps=1, sum_block=64)
+# Launch shapes: ``block`` elements per tile; up to ``single_max`` elements per tensor go to one
+# program that loops over the tiles and writes the final loss (a single launch, for the small
+# batches GANs train with). Larger inputs get one fp32 partial per program, each program
+# covering up to ``tiles`` tiles (fewer while that leaves under ``min_programs`` programs), and
+# a second one-program kernel sums the partials in a fixed order. The launch depends only on
+# the sizes, hence so does the summation order: results are reproducible bit for bit.
+# The interpreter gets small tiles so that tests with a few hundred elements cover both paths.
+_CUDA_CONFIG = dict(block=1024, single_max=4096, tiles=8, min_programs=512, warps=4,
+                    sum_block=1024)
+_INTERP_CONFIG = dict(block=64, single_max=256, tiles=2, min_programs=4, warps=1, sum_block=64)
 
 
 # --------------------------------------------------------------------------------- checks
@@ -166,7 +170,7 @@ def _triton_forward(parts, reduction):
     if n_max <= cfg["single_max"]:
         tiles, grid = triton_cdiv(n_max, block), 1
     else:
-        tiles = cfg["tiles"]
+        tiles = max(1, min(cfg["tiles"], n_max // (block * cfg["min_programs"])))
         grid = triton_cdiv(n_max, block * tiles)
 
     args, flags, outs, grads = [], {}, [], []
@@ -234,10 +238,7 @@ def _empty_grad(x: torch.Tensor, need: bool) -> torch.Tensor:
     return x.new_empty(x.shape, dtype=dt) if need else x.new_empty((0,), dtype=dt)
 
 
-@torch.library.custom_op("fastgan::discriminator_loss", mutates_args=())
-def _discriminator_op(real: torch.Tensor, fake: torch.Tensor, real_label: float, fake_label: float,
-                      loss: str, reduction: str, grad_real: bool, grad_fake: bool
-                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def _discriminator_impl(real, fake, real_label, fake_label, loss, reduction, grad_real, grad_fake):
     # Returns (loss or per-element real losses, per-element fake losses or an empty tensor,
     # saved gradient of real, saved gradient of fake); the gradients are empty when not needed.
     pr, pf = _discriminator_parts(real_label, fake_label, loss)
@@ -245,6 +246,24 @@ def _discriminator_op(real: torch.Tensor, fake: torch.Tensor, real_label: float,
     if reduction != "none":
         outs = [outs[0], real.new_empty((0,))]
     return outs[0], outs[1], grads[0], grads[1]
+
+
+def _generator_impl(fake, saturating, loss, reduction, grad_fake):
+    # Returns (loss or per-element losses, saved gradient or an empty tensor).
+    outs, grads = _forward([(fake, *_generator_part(saturating, loss), grad_fake)], reduction)
+    return outs[0], grads[0]
+
+
+# Two doors to the same implementation: torch.compile traces the torch.library custom ops
+# (opaque to the compiler, with fake-tensor shapes); eager calls go through a plain
+# autograd.Function, which costs a fraction of the custom-op dispatch — that overhead would
+# otherwise dominate the small batches GANs use.
+@torch.library.custom_op("fastgan::discriminator_loss", mutates_args=())
+def _discriminator_op(real: torch.Tensor, fake: torch.Tensor, real_label: float, fake_label: float,
+                      loss: str, reduction: str, grad_real: bool, grad_fake: bool
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    return _discriminator_impl(real, fake, real_label, fake_label, loss, reduction, grad_real,
+                               grad_fake)
 
 
 @_discriminator_op.register_fake
@@ -259,9 +278,7 @@ def _(real, fake, real_label, fake_label, loss, reduction, grad_real, grad_fake)
 @torch.library.custom_op("fastgan::generator_loss", mutates_args=())
 def _generator_op(fake: torch.Tensor, saturating: bool, loss: str, reduction: str,
                   grad_fake: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    # Returns (loss or per-element losses, saved gradient or an empty tensor).
-    outs, grads = _forward([(fake, *_generator_part(saturating, loss), grad_fake)], reduction)
-    return outs[0], grads[0]
+    return _generator_impl(fake, saturating, loss, reduction, grad_fake)
 
 
 @_generator_op.register_fake
@@ -321,6 +338,34 @@ _discriminator_op.register_autograd(_backward_discriminator, setup_context=_setu
 _generator_op.register_autograd(_backward_generator, setup_context=_setup_generator)
 
 
+class _DiscriminatorFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, *inputs):
+        out = _discriminator_impl(*inputs)
+        _setup_discriminator(ctx, inputs, out)
+        return out
+
+    backward = staticmethod(_backward_discriminator)
+
+
+class _GeneratorFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, *inputs):
+        out = _generator_impl(*inputs)
+        _setup_generator(ctx, inputs, out)
+        return out
+
+    backward = staticmethod(_backward_generator)
+
+
+def _dispatch(op, fn, impl, args, need_grad: bool):
+    if torch.compiler.is_compiling():
+        return op(*args)
+    if need_grad:
+        return fn.apply(*args)
+    return impl(*args)
+
+
 # ------------------------------------------------------------------------------ public API
 def _needs_grad(t: torch.Tensor) -> bool:
     return torch.is_grad_enabled() and t.requires_grad
@@ -372,9 +417,11 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, *,
         raise ValueError(f"real_logits and fake_logits must be on the same device, "
                          f"got {real_logits.device} and {fake_logits.device}")
     real_label, fake_label = _check_discriminator_options(real_label, fake_label, loss, reduction)
-    out_a, out_b, _, _ = torch.ops.fastgan.discriminator_loss(
-        real_logits, fake_logits, real_label, fake_label, loss, reduction,
-        _needs_grad(real_logits), _needs_grad(fake_logits))
+    grad_real, grad_fake = _needs_grad(real_logits), _needs_grad(fake_logits)
+    out_a, out_b, _, _ = _dispatch(
+        torch.ops.fastgan.discriminator_loss, _DiscriminatorFn, _discriminator_impl,
+        (real_logits, fake_logits, real_label, fake_label, loss, reduction, grad_real, grad_fake),
+        grad_real or grad_fake)
     return (out_a, out_b) if reduction == "none" else out_a
 
 
@@ -406,6 +453,7 @@ def generator_loss(fake_logits: torch.Tensor, *, saturating: bool = False, loss:
     """
     _check_logits(fake_logits, "fake_logits")
     _check_generator_options(saturating, loss, reduction)
-    out, _ = torch.ops.fastgan.generator_loss(fake_logits, saturating, loss, reduction,
-                                              _needs_grad(fake_logits))
+    grad_fake = _needs_grad(fake_logits)
+    out, _ = _dispatch(torch.ops.fastgan.generator_loss, _GeneratorFn, _generator_impl,
+                       (fake_logits, saturating, loss, reduction, grad_fake), grad_fake)
     return out
