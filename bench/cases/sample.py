@@ -76,7 +76,7 @@ def cases(device: torch.device, mode: str) -> list[Case]:
             w = torch.rand(r, k, device=device) + 1e-3
             cdf = w.cumsum(1)
             cdf = cdf / cdf[:, -1:]
-            support = torch.randn(r, k, device=device).cumsum(1)
+            support = torch.rand(r, k, device=device).cumsum(1)  # non-decreasing
             return cdf.contiguous(), support.contiguous()
 
         def fast_icdf(r=r, k=k, n=n):

@@ -4,7 +4,9 @@ MMD² against a data batch (gaussian mixture σ ∈ {2, 5, 10, 20, 40, 80}) → 
 
 - ``fastgan``: z from ``fastgan.randn``, loss ``fastgan.mmd``;
 - ``plain``: z from ``torch.randn``, loss the dense reference ``fastgan.reference.mmd``
-  (torch ops only) — the baseline.
+  (torch ops only) — the baseline;
+- ``MMDTrainer``: ``fastgan.train.MMDTrainer.train_step`` on the same model (its loss-value
+  read-back and finiteness check included), when fastgan.train is there.
 Same model, optimizer and data. Data: fixed uniform pixels (the timing does not depend on
 the images). items = samples (B per step); steps/s = 1000 / median_ms.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from ..harness import Case
+from ..harness import Case, Skip
 from ._common import module_missing, pick
 
 SIGMAS = (2.0, 5.0, 10.0, 20.0, 40.0, 80.0)
@@ -61,6 +63,24 @@ def _step_fn(device, batch, use_fastgan: bool, hidden: int = HIDDEN):
     return step
 
 
+def _trainer_step_fn(device, batch, hidden: int = HIDDEN):
+    try:
+        from fastgan.train import MMDTrainer
+    except ImportError as exc:
+        raise Skip(f"fastgan.train.MMDTrainer not importable ({exc})") from exc
+    t = MMDTrainer(_model(device, hidden), latent_dim=LATENT, bandwidth=SIGMAS, lr=1e-3,
+                   betas=(0.9, 0.999), device=device, rng=5)
+    data = torch.rand(4 * batch, DIM, device=device)
+    state = {"i": 0}
+
+    def step():
+        i = state["i"]
+        state["i"] = (i + 1) % 4
+        return t.train_step(data[i * batch:(i + 1) * batch])
+
+    return step
+
+
 def cases(device: torch.device, mode: str) -> list[Case]:
     batches = pick(mode, [64], [128, 512], [1024, 8192])
     hidden = 32 if mode == "dry" else HIDDEN  # dry runs only check the machinery
@@ -72,7 +92,8 @@ def cases(device: torch.device, mode: str) -> list[Case]:
             op="train", name="GMMN step", series="GMMN step (784-dim)", size=b,
             shape={"B": b, "D": DIM, "hidden": hidden}, dtype="float32",
             providers={"fastgan": lambda b=b: _step_fn(device, b, True, hidden),
-                       "plain": lambda b=b: _step_fn(device, b, False, hidden)},
+                       "plain": lambda b=b: _step_fn(device, b, False, hidden),
+                       "MMDTrainer": lambda b=b: _trainer_step_fn(device, b, hidden)},
             # MLP forward+backward (6 flops per parameter per sample) + MMD forward+backward
             flops=6.0 * params * b + 3.0 * 2 * DIM * pairs, items=float(b), items_name="samples",
             bound="tf32", baseline="plain", size_name="B", priority=0 if b == 8192 else 1))
