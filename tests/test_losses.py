@@ -262,6 +262,18 @@ def test_retain_graph_backward_twice_accumulates(device, backend):
     assert torch.equal(x.grad, 2 * g1)
 
 
+def test_backward_skips_the_scale_when_grad_output_is_one():
+    saved = torch.randn(7)
+    keep = saved.clone()
+    assert ops._scale(saved, torch.tensor(1.0), torch.float32, True) is saved
+    assert torch.equal(ops._scale(saved, torch.tensor(1.0), torch.float16, True), keep.half())
+    scaled = ops._scale(saved, torch.tensor(-2.5), torch.float32, True)
+    assert torch.equal(scaled, -2.5 * keep) and torch.equal(saved, keep)
+    g = torch.full((7,), 1.0)  # reduction="none": an elementwise product, never the alias
+    assert ops._scale(saved, g, torch.float32, False) is not saved
+    assert ops._scale(saved, None, torch.float32, True) is None
+
+
 def test_no_grad_needed_skips_gradients(device, backend):
     r = make_logits((40,), torch.float32, True, device=device)
     f = make_logits((9,), torch.float32, False, device=device)
@@ -328,6 +340,8 @@ def test_permuted_and_high_rank_layouts(device, backend, reduction):
     base = torch.randn(3, 4, 5, 6, device=device) * 3
     real = base.permute(2, 0, 3, 1).requires_grad_()  # strided 4-D
     fake = torch.randn(2, 3, 1, 2, 5, device=device).transpose(1, 4).requires_grad_()  # 5-D: copied
+    if reduction == "sum":  # a broadcast view (zero strides) instead
+        fake = torch.randn(4, 1, 1, device=device).expand(4, 3, 5).requires_grad_()
     out = discriminator_loss(real, fake, reduction=reduction, real_label=0.8)
     r64, f64 = leaf64(real), leaf64(fake)
     ref = discriminator_loss_reference(r64, f64, reduction=reduction, real_label=0.8)
