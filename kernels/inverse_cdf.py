@@ -22,71 +22,64 @@ from .random import stream_block, uint_to_uniform
 #   2 laplace      loc, scale
 #   3 logistic     loc, scale
 #   4 cauchy       loc, scale
-#   5 normal       mean, std, a, b, alpha, beta, log_lo, r_lo, log_hi, r_hi (truncated to [a, b];
-#                  ±inf bounds for the plain normal; see normal_row_constants in the reference)
+#   5 normal       mean, std, a, b, alpha, beta, log_lo, r_lo, log_hi, r_hi, phi_lo, phi_hi
+#                  (truncated to [a, b]; ±inf bounds for the plain normal; see
+#                  normal_row_constants in the reference; phi_* = exp(log_*))
 P_MIN: tl.constexpr = 2.3283064365386963e-10  # 2**-32: u = 0 is raised to this where F⁻¹(0) = -inf
 PI: tl.constexpr = 3.141592653589793
 
 
 @triton.jit
-def _ndtri_log(logp):
-    # Φ⁻¹(exp(logp)) for logp ≤ log(1/2): Wichura's AS 241 (PPND16), ~1e-16 relative.
-    # Central branch (p ≥ 0.075): z = q·A(r)/B(r), q = p - 1/2, r = 0.180625 - q².
-    # Tails: s = sqrt(-log p); z = -C(s - 1.6)/D(s - 1.6) for s ≤ 5, else -E(s - 5)/F(s - 5).
-    # Taking log p keeps the tail accurate where p itself underflows float64.
-    logp = tl.minimum(logp, 0.0)
-    p = tl.exp(logp)
-    q = p - 0.5
-    r = 0.180625 - q * q
-    num = 2.5090809287301226727e+3 * r + 3.3430575583588128105e+4
-    num = num * r + 6.7265770927008700853e+4
-    num = num * r + 4.5921953931549871457e+4
-    num = num * r + 1.3731693765509461125e+4
-    num = num * r + 1.9715909503065514427e+3
-    num = num * r + 1.3314166789178437745e+2
-    num = num * r + 3.3871328727963666080e+0
-    den = 5.2264952788528545610e+3 * r + 2.8729085735721942674e+4
-    den = den * r + 3.9307895800092710610e+4
-    den = den * r + 2.1213794301586595867e+4
-    den = den * r + 5.3941960214247511077e+3
-    den = den * r + 6.8718700749205790830e+2
-    den = den * r + 4.2313330701600911252e+1
-    den = den * r + 1.0
-    central = q * num / den
+def _pick(c0, c1, zero, a, b, c):
+    # a where c0, else b where c1, else c; zero (a float64 zero tensor) fixes the dtype.
+    return tl.where(c0, zero + a, tl.where(c1, zero + b, zero + c))
 
+
+@triton.jit
+def _ndtri(p, logp):
+    # z = Φ⁻¹(p) for p ≤ ~1/2 given p and log p: Wichura's AS 241 (PPND16), ~1e-16 relative.
+    #   central, p ≥ 0.075:  z = q·A(r)/B(r),           q = p - 1/2, r = 0.180625 - q²
+    #   tail, s ≤ 5:         z = -C(s - 1.6)/D(s - 1.6), s = sqrt(-log p)
+    #   far tail, s > 5:     z = -E(s - 5)/F(s - 5)
+    # Taking log p keeps the tails accurate where p itself underflows float64. The three
+    # rationals share one Horner evaluation with per-element coefficients (one division).
+    logp = tl.minimum(logp, 0.0)
+    q = p - 0.5
     s = tl.sqrt(-logp)
-    s1 = s - 1.6
-    n1 = 7.74545014278341407640e-4 * s1 + 2.27238449892691845833e-2
-    n1 = n1 * s1 + 2.41780725177450611770e-1
-    n1 = n1 * s1 + 1.27045825245236838258e+0
-    n1 = n1 * s1 + 3.64784832476320460504e+0
-    n1 = n1 * s1 + 5.76949722146069140550e+0
-    n1 = n1 * s1 + 4.63033784615654529590e+0
-    n1 = n1 * s1 + 1.42343711074968357734e+0
-    d1 = 1.05075007164441684324e-9 * s1 + 5.47593808499534494600e-4
-    d1 = d1 * s1 + 1.51986665636164571966e-2
-    d1 = d1 * s1 + 1.48103976427480074590e-1
-    d1 = d1 * s1 + 6.89767334985100004550e-1
-    d1 = d1 * s1 + 1.67638483018380384940e+0
-    d1 = d1 * s1 + 2.05319162663775882187e+0
-    d1 = d1 * s1 + 1.0
-    s2 = s - 5.0
-    n2 = 2.01033439929228813265e-7 * s2 + 2.71155556874348757815e-5
-    n2 = n2 * s2 + 1.24266094738807843860e-3
-    n2 = n2 * s2 + 2.65321895265761230930e-2
-    n2 = n2 * s2 + 2.96560571828504891230e-1
-    n2 = n2 * s2 + 1.78482653991729133580e+0
-    n2 = n2 * s2 + 5.46378491116411436990e+0
-    n2 = n2 * s2 + 6.65790464350110377720e+0
-    d2 = 2.04426310338993978564e-15 * s2 + 1.42151175831644588870e-7
-    d2 = d2 * s2 + 1.84631831751005468180e-5
-    d2 = d2 * s2 + 7.86869131145613259100e-4
-    d2 = d2 * s2 + 1.48753612908506148525e-2
-    d2 = d2 * s2 + 1.36929880922735805310e-1
-    d2 = d2 * s2 + 5.99832206555887937690e-1
-    d2 = d2 * s2 + 1.0
-    tail = tl.where(s <= 5.0, n1 / d1, n2 / d2)
-    return tl.where(q >= -0.425, central, -tail)
+    c0 = q >= -0.425
+    c1 = s <= 5.0
+    zero = tl.zeros_like(s)
+    x = tl.where(c0, 0.180625 - q * q, tl.where(c1, s - 1.6, s - 5.0))
+    num = _pick(c0, c1, zero, 2.5090809287301226727e+3, 7.74545014278341407640e-4, 2.01033439929228813265e-7)
+    num = num * x + _pick(c0, c1, zero, 3.3430575583588128105e+4, 2.27238449892691845833e-2,
+                          2.71155556874348757815e-5)
+    num = num * x + _pick(c0, c1, zero, 6.7265770927008700853e+4, 2.41780725177450611770e-1,
+                          1.24266094738807843860e-3)
+    num = num * x + _pick(c0, c1, zero, 4.5921953931549871457e+4, 1.27045825245236838258e+0,
+                          2.65321895265761230930e-2)
+    num = num * x + _pick(c0, c1, zero, 1.3731693765509461125e+4, 3.64784832476320460504e+0,
+                          2.96560571828504891230e-1)
+    num = num * x + _pick(c0, c1, zero, 1.9715909503065514427e+3, 5.76949722146069140550e+0,
+                          1.78482653991729133580e+0)
+    num = num * x + _pick(c0, c1, zero, 1.3314166789178437745e+2, 4.63033784615654529590e+0,
+                          5.46378491116411436990e+0)
+    num = num * x + _pick(c0, c1, zero, 3.3871328727963666080e+0, 1.42343711074968357734e+0,
+                          6.65790464350110377720e+0)
+    den = _pick(c0, c1, zero, 5.2264952788528545610e+3, 1.05075007164441684324e-9, 2.04426310338993978564e-15)
+    den = den * x + _pick(c0, c1, zero, 2.8729085735721942674e+4, 5.47593808499534494600e-4,
+                          1.42151175831644588870e-7)
+    den = den * x + _pick(c0, c1, zero, 3.9307895800092710610e+4, 1.51986665636164571966e-2,
+                          1.84631831751005468180e-5)
+    den = den * x + _pick(c0, c1, zero, 2.1213794301586595867e+4, 1.48103976427480074590e-1,
+                          7.86869131145613259100e-4)
+    den = den * x + _pick(c0, c1, zero, 5.3941960214247511077e+3, 6.89767334985100004550e-1,
+                          1.48753612908506148525e-2)
+    den = den * x + _pick(c0, c1, zero, 6.8718700749205790830e+2, 1.67638483018380384940e+0,
+                          1.36929880922735805310e-1)
+    den = den * x + _pick(c0, c1, zero, 4.2313330701600911252e+1, 2.05319162663775882187e+0,
+                          5.99832206555887937690e-1)
+    den = den * x + 1.0
+    return tl.where(c0, q, zero - 1.0) * (num / den)
 
 
 @triton.jit
@@ -121,10 +114,14 @@ def _param_value(u, row_ptr, FAMILY: tl.constexpr):
         r_lo = tl.load(row_ptr + 7)
         log_hi = tl.load(row_ptr + 8)
         r_hi = tl.load(row_ptr + 9)
-        logp_lo = log_lo + tl.log(r_lo + p * (1.0 - r_lo))
-        logp_hi = log_hi + tl.log(r_hi + (1.0 - p) * (1.0 - r_hi))
-        lower = logp_lo <= logp_hi  # invert whichever tail probability is ≤ 1/2
-        z = _ndtri_log(tl.where(lower, logp_lo, logp_hi))
+        phi_lo = tl.load(row_ptr + 10)  # Φ(β) = exp(log_lo)
+        phi_hi = tl.load(row_ptr + 11)  # Φ(-α) = exp(log_hi)
+        t_lo = r_lo + p * (1.0 - r_lo)
+        t_hi = r_hi + (1.0 - p) * (1.0 - r_hi)
+        lower = phi_lo * t_lo <= phi_hi * t_hi  # invert whichever of P, Q is ≤ 1/2
+        t = tl.where(lower, t_lo, t_hi)
+        logp = tl.where(lower, log_lo, log_hi) + tl.log(t)
+        z = _ndtri(tl.where(lower, phi_lo, phi_hi) * t, logp)
         z = tl.where(lower, z, -z)
         z = tl.minimum(tl.maximum(z, alpha), beta)
         x = mean + std * z

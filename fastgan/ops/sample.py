@@ -36,8 +36,8 @@ FAMILIES = {
     "normal": (5, ("mean", "std", "a", "b")),
 }
 _CODE_TO_NAME = {code: name for name, (code, _) in FAMILIES.items()}
-#: columns of the parameter rows (the normal family's 4 parameters + 6 derived constants)
-ROW_WIDTH = 10
+#: columns of the parameter rows (the normal family's 4 parameters + 8 derived constants)
+ROW_WIDTH = 12
 MODE_CATEGORICAL, MODE_INVERSE_CDF = 0, 1
 
 # Counters per program: 256 (1024 samples) on a GPU, small in the interpreter so tests with a few
@@ -65,11 +65,13 @@ def parametric_rows(family: str, columns: list[torch.Tensor]) -> torch.Tensor:
     """The (R, ROW_WIDTH) float64 parameter rows of a family from its (R,) parameter columns.
 
     The normal family appends α, β, log Φ(β), Φ(α)/Φ(β), log Φ(-α), Φ(-β)/Φ(-α) from
-    :func:`fastgan.reference.sample.normal_row_constants` (computed once per row, not per sample).
+    :func:`fastgan.reference.sample.normal_row_constants` and Φ(β), Φ(-α) (computed once per
+    row, not per sample).
     """
     cols = [c.to(torch.float64) for c in columns]
     if family == "normal":
-        cols += list(_ref.normal_row_constants(*cols))
+        const = list(_ref.normal_row_constants(*cols))
+        cols += const + [torch.exp(const[2]), torch.exp(const[4])]
     r = cols[0].shape[0]
     rows = torch.zeros(r, ROW_WIDTH, dtype=torch.float64, device=cols[0].device)
     for i, c in enumerate(cols):
