@@ -181,15 +181,18 @@ def test_median_bandwidth(backend, device):
     assert_rel(out, ref, 1e-5)
 
 
-def test_median_bandwidth_subsample_is_deterministic():
-    x = torch.randn(3000, 2)
-    y = torch.randn(2500, 2)
+def test_median_bandwidth_subsample_is_deterministic(monkeypatch):
+    monkeypatch.setattr(M, "_MEDIAN_CAP", 100)  # 4096 by default
+    x = torch.randn(130, 2)
+    y = torch.randn(170, 2)
     a = M.median_bandwidth(x, y)
     b = M.median_bandwidth(x, y)
     assert a.item() == b.item()
-    z = torch.cat([x, y])[torch.linspace(0, 5499, 4096).long()].double()
+    z = torch.cat([x, y])[torch.linspace(0, 299, 100).long()].double()
     d = torch.pdist(z)
     assert a.item() == pytest.approx(d.sort().values[(d.numel() - 1) // 2].item(), rel=1e-5)
+    full = torch.pdist(torch.cat([x, y]).double())
+    assert a.item() != pytest.approx(full.sort().values[(full.numel() - 1) // 2].item(), rel=1e-7)
 
 
 def test_torch_path_chunks(monkeypatch):

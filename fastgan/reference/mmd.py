@@ -79,11 +79,7 @@ def median_bandwidth(x: torch.Tensor, y: torch.Tensor, max_points: int = 4096) -
         if p > max_points:
             z = z[torch.linspace(0, p - 1, max_points, device=z.device).long()]
             p = max_points
-        z = z - z.mean(0)
-        sq = (z * z).sum(1)
-        d = (sq[:, None] + sq[None, :] - 2.0 * (z @ z.T)).clamp_min(0)
-        iu = torch.triu_indices(p, p, 1, device=z.device)
-        return d[iu[0], iu[1]].median().sqrt().clamp_min(1e-12)
+        return torch.pdist(z).median().clamp_min(1e-12)
 
 
 def kernel_sums(x: torch.Tensor, y: torch.Tensor, *, kernel: str = "gaussian", bandwidth=1.0,
