@@ -268,16 +268,14 @@ def categorical(weights, n: int, *, generator: _random.Generator | None = None,
     rows, one_d = _rows_of(weights, "weights", allow_int=True)
     layout = _Layout(rows)
     w = layout.flat
-    if validate:
-        wd = w.double()
-        _raise_first([(~torch.isfinite(wd).all(), ValueError("weights must be finite")),
-                      ((wd < 0).any(), ValueError("weights must be non-negative"))])
     table = _ops.categorical_table(rows)
     if validate:
-        _raise_first([((layout.last(table) <= 0).any(),
-                       ValueError("each row of weights must have a positive sum (all-zero row)")),
-                      (~torch.isfinite(layout.last(table)).all(),
-                       ValueError("weights overflow: a row sum is not finite"))])
+        wd = w.double()
+        total = layout.last(table)
+        _raise_first([(~torch.isfinite(wd).all(), ValueError("weights must be finite")),
+                      ((wd < 0).any(), ValueError("weights must be non-negative")),
+                      ((total <= 0).any(),
+                       ValueError("each row of weights must have a positive sum (all-zero row)"))])
     out = _draw_tabulated(layout, table, table, layout.start, _ops.MODE_CATEGORICAL, n,
                           _random._resolve(generator, w.device)[0], torch.int64)
     return out.reshape(n) if one_d else out
