@@ -328,7 +328,8 @@ def test_tabulated_triton_equals_cpu_bitwise(triton_backend):
     cdf = torch.rand(R, 13).cumsum(1)
     cdf = cdf / cdf[:, -1:]
     sup = torch.rand(13).cumsum(0)
-    tri = (fs.categorical(w_t, N, generator=gen(2)), fs.inverse_cdf(cdf, N, support=sup, generator=gen(2)))
+    cdf_t = cdf.t().contiguous().t()
+    tri = (fs.categorical(w_t, N, generator=gen(2)), fs.inverse_cdf(cdf_t, N, support=sup, generator=gen(2)))
     with fastgan.backend("torch"):
         cpu = (fs.categorical(w, N, generator=gen(2)), fs.inverse_cdf(cdf, N, support=sup, generator=gen(2)))
     assert torch.equal(tri[0], cpu[0])
@@ -398,6 +399,11 @@ def test_shapes_and_dtypes():
     bf = fs.normal(3, 9, generator=gen(), dtype=torch.bfloat16)
     assert torch.equal(bf, fs.normal(3, 9, generator=gen()).bfloat16())
     assert fs.inverse_cdf(torch.tensor([0.5, 1.0], dtype=torch.float64), 4).dtype == torch.float64
+    c16 = torch.tensor([[0.25, 0.5, 1.0]], dtype=torch.float16)
+    assert torch.equal(fs.inverse_cdf(c16, 9, generator=gen(), dtype=torch.bfloat16),
+                       fs.inverse_cdf(c16.float(), 9, generator=gen()).bfloat16())
+    assert torch.equal(fs.inverse_cdf(c16, 9, generator=gen(), validate=False),
+                       ref.inverse_cdf(c16.float(), 9, generator=gen()))
 
 
 def test_latent_truncation_and_samples_in_bounds():

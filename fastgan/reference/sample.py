@@ -259,15 +259,22 @@ def _flat(p):
 
 
 def _parametric(icdf, size, params, generator, device, dtype):
+    """u = fastgan.rand(R, n) (R = size[0] with per-row tensor parameters, else 1), then icdf.
+
+    float16/bfloat16 results are the float32 samples rounded, as in :mod:`fastgan.sample`.
+    """
     size, rows, n = _rows(size, *params)
     if device is None:
         tensors = [p for p in params if isinstance(p, torch.Tensor)]
         device = tensors[0].device if tensors else None
     u = _uniforms(rows, n, generator, device)
-    return icdf(u, *[_flat(p) for p in params]).to(dtype).reshape(size)
+    x = icdf(u, *[_flat(p) for p in params])
+    return x.to(torch.float64 if dtype == torch.float64 else torch.float32).to(dtype).reshape(size)
 
 
 def uniform(*size, low=0.0, high=1.0, generator=None, device=None, dtype=torch.float32):
+    """Reference of :func:`fastgan.sample.uniform` (and likewise each function below): the same
+    signature (no checks), ``fastgan.rand`` uniforms through the ``*_icdf`` above."""
     return _parametric(uniform_icdf, size, (low, high), generator, device, dtype)
 
 
@@ -292,8 +299,11 @@ def truncated_normal(*size, a, b, mean=0.0, std=1.0, generator=None, device=None
 
 
 def normal(*size, mean=0.0, std=1.0, truncation=None, generator=None, device=None, dtype=torch.float32):
+    """Truncation τ means bounds mean ∓ τ·std, computed in float64."""
     if truncation is None:
         return _parametric(normal_icdf, size, (mean, std), generator, device, dtype)
+    f64 = (lambda v: v.double() if isinstance(v, torch.Tensor) else v)
+    mean, std, truncation = f64(mean), f64(std), f64(truncation)
     a = mean - truncation * std
     b = mean + truncation * std
     return _parametric(truncated_normal_icdf, size, (mean, std, a, b), generator, device, dtype)
@@ -307,12 +317,14 @@ def latent(batch, dim, *, distribution="normal", truncation=None, generator=None
 
 
 def categorical(weights, n, *, generator=None):
+    """Reference of :func:`fastgan.sample.categorical` for dense (K,) / (R, K) weights."""
     w = weights if weights.dim() == 2 else weights.reshape(1, -1)
     out = categorical_icdf(_uniforms(w.shape[0], n, generator, w.device), w)
     return out if weights.dim() == 2 else out.reshape(n)
 
 
 def inverse_cdf(cdf, n, *, support=None, generator=None, dtype=None):
+    """Reference of :func:`fastgan.sample.inverse_cdf` for dense (K,) / (R, K) tables."""
     c = cdf if cdf.dim() == 2 else cdf.reshape(1, -1)
     if dtype is None:
         dtype = torch.float64 if torch.float64 in (cdf.dtype, getattr(support, "dtype", None)) else torch.float32
