@@ -63,6 +63,7 @@ class Case:
     baseline: str = "eager"
     priority: int = 1  # 0 runs first (the issue's targets), then 1, then 2
     size_name: str = "size"  # the plots' x label
+    target: str | None = None  # the issue's target for this case, e.g. ">= 20x eager"
 
     @property
     def key(self) -> str:
@@ -93,6 +94,7 @@ class Result:
     bound: str | None = None
     baseline: str = "eager"
     size_name: str = "size"
+    target: str | None = None
     message: str = ""
 
     def to_dict(self) -> dict:
@@ -208,7 +210,7 @@ def measure(case: Case, provider: str, device: torch.device, *, target_s: float 
                  shape=dict(case.shape), dtype=case.dtype, provider=provider, status="ok",
                  flops=case.flops, bytes=case.bytes, items=case.items,
                  items_name=case.items_name, bound=case.bound, baseline=case.baseline,
-                 size_name=case.size_name)
+                 size_name=case.size_name, target=case.target)
     fn = None
     try:
         _free(device)
@@ -217,10 +219,15 @@ def measure(case: Case, provider: str, device: torch.device, *, target_s: float 
         sync(device)
         fn()
         sync(device)
+        if device.type == "cuda":  # the probe call also gives the peak memory of one call
+            base = torch.cuda.memory_allocated(device)
+            torch.cuda.reset_peak_memory_stats(device)
         t0 = time.perf_counter()
         fn()
         sync(device)
         first_s = time.perf_counter() - t0
+        if device.type == "cuda":
+            res.peak_mem_bytes = int(torch.cuda.max_memory_allocated(device) - base)
         if first_s > max_call_s:
             times, res.timer = [first_s * 1e3], "single call (slow)"
         elif device.type == "cuda":
@@ -231,7 +238,8 @@ def measure(case: Case, provider: str, device: torch.device, *, target_s: float 
                 rep = max(10.0, min(100.0, 1e3 * target_s))
                 try:
                     times = triton.testing.do_bench(fn, warmup=warm, rep=rep, return_mode="all")
-                except AssertionError:  # an older Triton without return_mode="all"
+                except (AssertionError, AttributeError, ValueError, TypeError):
+                    # a Triton without return_mode="all": the 20/50/80% quantiles instead
                     times = triton.testing.do_bench(fn, warmup=warm, rep=rep,
                                                     quantiles=[0.2, 0.5, 0.8])
                 res.timer = "triton.testing.do_bench (CUDA events, L2 flushed)"
@@ -244,13 +252,6 @@ def measure(case: Case, provider: str, device: torch.device, *, target_s: float 
             res.timer = "time.perf_counter"
         res.median_ms, res.p20_ms, res.p80_ms = _quantiles(list(times))
         res.reps = len(times)
-        if device.type == "cuda":
-            sync(device)
-            base = torch.cuda.memory_allocated(device)
-            torch.cuda.reset_peak_memory_stats(device)
-            fn()
-            sync(device)
-            res.peak_mem_bytes = int(torch.cuda.max_memory_allocated(device) - base)
     except Skip as exc:
         res.status, res.message = "skip", str(exc)
     except BaseException as exc:  # noqa: BLE001 - one provider's failure must not stop the run

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .report import case_key, derive
 
-__all__ = ["render", "markdown", "plot", "main"]
+__all__ = ["render", "markdown", "summary", "targets", "plot", "main"]
 
 _SHORT = {"ok": None, "OOM": "OOM", "skip": "skip", "error": "error", "budget": "—"}
 
@@ -70,8 +70,69 @@ def _device_line(doc) -> str:
     return line
 
 
-def markdown(docs: list[dict]) -> str:
-    """The Markdown tables for one or more results documents."""
+def summary(doc: dict) -> str:
+    """The README's short table: per op and series, the largest size at which both fastgan and
+    the baseline ran (else the largest fastgan ran), with speedup and fraction of peak."""
+    derive(doc)
+    groups: "OrderedDict[tuple, dict]" = OrderedDict()
+    for r in doc["results"]:
+        groups.setdefault((r["op"], r["series"]), {}).setdefault(case_key(r), {})[r["provider"]] = r
+    lines = ["| op | case | shape | fastgan | baseline | speedup | fastgan rate | % of peak |",
+             "|---|---|---|---|---|---|---|---|"]
+    for (op, series), by_case in groups.items():
+        ok = [c for c in by_case.values() if c.get("fastgan", {}).get("status") == "ok"]
+        if not ok:
+            continue
+        both = [c for c in ok if c["fastgan"].get("speedup")]
+        pick_from = both or ok
+        c = max(pick_from, key=lambda c: c["fastgan"]["size"])
+        f = c["fastgan"]
+        b = c.get(f.get("baseline"))
+        base = (f"{f.get('baseline')} {_fmt_ms(b['median_ms'])}" if b and b["status"] == "ok"
+                else f"{f.get('baseline')}: {b['status'] if b else 'not run'}")
+        lines.append("| " + " | ".join([
+            op, series, " ".join(f"{k}={v}" for k, v in f["shape"].items()), _fmt_ms(f["median_ms"]),
+            base, f"{f['speedup']:.2f}×" if f.get("speedup") else "-", _fmt_rate(f),
+            f"{100 * f['frac_peak']:.1f}%" if f.get("frac_peak") is not None else "-"]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def targets(doc: dict) -> str:
+    """The issues' targets: per target case fastgan's time, its speedup over every other
+    provider (their median / fastgan's) and its fraction of peak. Empty when none ran."""
+    derive(doc)
+    by_case: "OrderedDict[tuple, dict]" = OrderedDict()
+    for r in doc["results"]:
+        if r.get("target"):
+            by_case.setdefault(case_key(r), {})[r["provider"]] = r
+    if not by_case:
+        return ""
+    lines = ["| op | case | shape | target | fastgan | fastgan's speedup over | % of peak |",
+             "|---|---|---|---|---|---|---|"]
+    for by_p in by_case.values():
+        f = by_p.get("fastgan")
+        any_r = f or next(iter(by_p.values()))
+        ratios = []
+        for p, r in by_p.items():
+            if p == "fastgan":
+                continue
+            if r["status"] == "ok" and f is not None and f["status"] == "ok":
+                ratios.append(f"{p} {r['median_ms'] / f['median_ms']:.2f}×")
+            else:
+                ratios.append(f"{p}: {_SHORT.get(r['status']) or r['status']}")
+        fast = (_fmt_ms(f["median_ms"]) if f is not None and f["status"] == "ok"
+                else (_SHORT.get(f["status"]) or f["status"]) if f is not None else "not run")
+        lines.append("| " + " | ".join([
+            any_r["op"], any_r["case"], " ".join(f"{k}={v}" for k, v in any_r["shape"].items()),
+            any_r["target"], fast, ", ".join(ratios) or "-",
+            f"{100 * f['frac_peak']:.1f}%" if f is not None and f.get("frac_peak") is not None else "-",
+        ]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def markdown(docs: list[dict], full: bool = True) -> str:
+    """The Markdown for one or more results documents: per document the device line, the
+    summary table and (``full``) every op's table."""
     parts = []
     for doc in docs:
         derive(doc)
@@ -80,17 +141,35 @@ def markdown(docs: list[dict]) -> str:
             parts.append("")
             parts.append("_CPU numbers: fastgan's CPU paths vs PyTorch on the same CPU. "
                          "They say nothing about the GPU kernels._")
-        by_op: "OrderedDict[str, list]" = OrderedDict()
+        parts.append("")
+        parts.append(summary(doc).rstrip())
+        tgt = targets(doc)
+        if tgt:
+            parts.append("")
+            parts.append("Targets of the op issues:")
+            parts.append("")
+            parts.append(tgt.rstrip())
+        if not full:
+            parts.append("")
+            continue
+        # one table per op, or per (op, baseline) when an op's cases have different baselines
+        baselines: "OrderedDict[str, OrderedDict]" = OrderedDict()
         for r in doc["results"]:
-            by_op.setdefault(r["op"], []).append(r)
-        for op, rows in by_op.items():
+            baselines.setdefault(r["op"], OrderedDict())[r.get("baseline", "eager")] = True
+        first_seen: dict = {}
+        for r in doc["results"]:
+            first_seen.setdefault((r["op"], r["case"]), len(first_seen))
+        tables: "OrderedDict[tuple, list]" = OrderedDict()
+        for r in sorted(doc["results"], key=lambda r: (first_seen[(r["op"], r["case"])], r["size"],
+                                                       str(sorted(r["shape"].items())))):
+            tables.setdefault((r["op"], r.get("baseline", "eager")), []).append(r)
+        for (op, baseline), rows in tables.items():
             providers = list(OrderedDict.fromkeys(r["provider"] for r in rows))
             cases: "OrderedDict[tuple, dict]" = OrderedDict()
             for r in rows:
                 cases.setdefault(case_key(r), {})[r["provider"]] = r
-            baseline = rows[0].get("baseline", "eager")
             parts.append("")
-            parts.append(f"#### {op}")
+            parts.append(f"#### {op}" + (f" (vs {baseline})" if len(baselines[op]) > 1 else ""))
             parts.append("")
             head = ["case", "shape", "dtype", *providers, f"fastgan vs {baseline}",
                     "fastgan rate", "% of peak", "fastgan peak mem"]
@@ -190,10 +269,10 @@ def plot(doc: dict, outdir: Path | None = None, overview: Path | None = None) ->
 
 
 def render(docs: list[dict], markdown: Path | None = None, plots: Path | None = None,
-           overview: Path | None = None) -> str:
-    """Write the table (if ``markdown``) and plots (per op into ``plots``, all into
+           overview: Path | None = None, full: bool = True) -> str:
+    """Write the tables (if ``markdown``) and plots (per op into ``plots``, all into
     ``overview``); returns the Markdown text."""
-    text = globals()["markdown"](docs)
+    text = globals()["markdown"](docs, full=full)
     if markdown is not None:
         Path(markdown).parent.mkdir(parents=True, exist_ok=True)
         Path(markdown).write_text(text)
@@ -212,9 +291,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--markdown", default=None, help="write the tables here (default: print them)")
     p.add_argument("--plots", default=None, help="folder for one PNG per op")
     p.add_argument("--overview", default=None, help="one PNG with every panel (single input file)")
+    p.add_argument("--summary-only", action="store_true",
+                   help="only the device line and the short table (the README's form)")
     args = p.parse_args(argv)
     docs = [json.loads(Path(f).read_text()) for f in args.json]
-    text = render(docs, markdown=args.markdown, plots=args.plots, overview=args.overview)
+    text = render(docs, markdown=args.markdown, plots=args.plots, overview=args.overview,
+                  full=not args.summary_only)
     if args.markdown is None:
         print(text)
     return 0

@@ -105,6 +105,56 @@ def test_measure_maps_failures_to_statuses():
     assert all(r.median_ms is None for p, r in res.items() if p != "eager")
 
 
+class _FakeEvent:
+    def __init__(self, enable_timing=False):
+        pass
+
+    def record(self):
+        pass
+
+    def elapsed_time(self, other):
+        return 50.0
+
+
+def test_measure_cuda_paths_with_a_faked_device(monkeypatch):
+    """The CUDA branches (do_bench, CUDA events, peak memory) run here against fakes, so a
+    slip in them shows up before the one GPU run, not during it."""
+    import time as _time
+
+    import triton.testing
+
+    seen = {}
+
+    def fake_do_bench(fn, warmup=25, rep=100, grad_to_none=None, quantiles=None, return_mode="mean"):
+        fn()
+        seen["do_bench"] = (warmup, rep, quantiles, return_mode)
+        if return_mode == "all" and seen.get("old_triton"):
+            raise AssertionError("unknown return_mode")
+        return [0.8, 1.0, 1.2] if quantiles else [3.0, 1.0, 2.0, 4.0, 5.0]
+
+    for name, value in (("synchronize", lambda *a, **k: None), ("empty_cache", lambda: None),
+                        ("memory_allocated", lambda *a, **k: 1000),
+                        ("reset_peak_memory_stats", lambda *a, **k: None),
+                        ("max_memory_allocated", lambda *a, **k: 1000 + 4096), ("Event", _FakeEvent)):
+        monkeypatch.setattr(torch.cuda, name, value)
+    monkeypatch.setattr(triton.testing, "do_bench", fake_do_bench)
+    cuda = torch.device("cuda")
+    fast = _case({"eager": lambda: (lambda: None)})
+    r = measure(fast, "eager", cuda, target_s=0.05)
+    assert r.status == "ok", r.message
+    assert r.timer.startswith("triton.testing.do_bench") and seen["do_bench"][3] == "all"
+    assert r.median_ms == 3.0 and r.reps == 5 and r.peak_mem_bytes == 4096
+    seen["old_triton"] = True
+    r = measure(fast, "eager", cuda, target_s=0.05)
+    assert r.status == "ok" and seen["do_bench"][2] == [0.2, 0.5, 0.8]
+    assert (r.p20_ms, r.median_ms, r.p80_ms) == (0.8, 1.0, 1.2)
+    slow = _case({"eager": lambda: (lambda: _time.sleep(0.03))})
+    r = measure(slow, "eager", cuda, target_s=0.05, slow_s=0.01)
+    assert r.status == "ok" and r.timer == "CUDA events" and r.median_ms == 50.0 and r.reps == 3
+    r = measure(slow, "eager", cuda, max_call_s=0.001)
+    assert r.status == "ok" and r.timer == "single call (slow)" and r.reps == 1
+
+
 def test_derive_rates_fractions_and_speedups():
     doc = {"peaks": {"bandwidth_gbs": 100.0, "bf16_tflops": 10.0, "tf32_tflops": 5.0}, "results": []}
     common = dict(op="x", case="c", series="s", size=4, shape={"n": 4}, dtype="float32",
@@ -147,6 +197,14 @@ def test_markdown_labels_device_and_statuses():
     assert cells[7] == "25.00×" and cells[8] == "1.5e+03 GB/s" and cells[9] == "50.0%"
     assert cells[10] == "3 MiB"
     assert "- sample: not benchmarked (fastgan.sample missing)" in md
+    assert "| mmd | D=64 fwd | N=16384 D=64 | 2 ms | eager 50 ms | 25.00× | 1.5e+03 GB/s | 50.0% |" in md
+    assert "Targets of the op issues" not in md  # no case carried a target
+    for r in doc["results"]:
+        r["target"] = ">= 20x eager"
+    md = markdown([doc], full=False)
+    assert ("| mmd | gaussian fwd | N=16384 D=64 | >= 20x eager | 2 ms | "
+            "eager 25.00×, keops: skip, compile: OOM | 50.0% |") in md
+    assert "| gaussian fwd |" not in md.replace("| mmd | gaussian fwd |", "")  # no full tables
 
 
 def test_render_writes_overview_png(tmp_path):

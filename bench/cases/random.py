@@ -32,5 +32,6 @@ def cases(device: torch.device, mode: str) -> list[Case]:
                 op="random", name=kind, series=kind, size=n, shape={"n": n}, dtype="float32",
                 providers={"fastgan": fast, "torch": base}, bytes=4.0 * n, items=float(n),
                 items_name="samples", bound="bandwidth", baseline="torch", size_name="n",
-                priority=0 if n == sizes[-1] else 1))
+                priority=0 if n == sizes[-1] else 1,
+                target="about torch's speed, device recorded" if mode == "full" and n == sizes[-1] else None))
     return out

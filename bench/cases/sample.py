@@ -70,7 +70,8 @@ def cases(device: torch.device, mode: str) -> list[Case]:
             providers={"fastgan": fast, "torch.multinomial": multinomial, "searchsorted": searchsorted},
             bytes=4.0 * r * k + 8.0 * r * n, items=float(r * n), items_name="samples",
             bound="bandwidth", baseline="torch.multinomial", size_name="R·K",
-            priority=0 if (r, k) == (4096, 32768) else 1))
+            priority=0 if (r, k) == (4096, 32768) else 1,
+            target=">= 5x torch.multinomial" if (r, k) == (4096, 32768) else None))
 
         def cdf_support(r=r, k=k):
             w = torch.rand(r, k, device=device) + 1e-3
@@ -108,8 +109,8 @@ def cases(device: torch.device, mode: str) -> list[Case]:
             op="sample", name="normal", series="normal", size=n, shape={"n": n}, dtype="float32",
             providers={"fastgan": fast_normal, "torch.randn": randn}, bytes=4.0 * n,
             items=float(n), items_name="samples", bound="bandwidth", baseline="torch.randn",
-            size_name="n",
-            priority=0 if n == sizes[-1] else 1))
+            size_name="n", priority=0 if n == sizes[-1] else 1,
+            target=">= 1x torch.randn" if mode == "full" and n == sizes[-1] else None))
 
         def fast_tn(n=n):
             g, _ = gens()
@@ -141,5 +142,6 @@ def cases(device: torch.device, mode: str) -> list[Case]:
             shape={"n": n}, dtype="float32",
             providers={"fastgan": fast_tn, "trunc_normal_": trunc_normal_, "scipy": scipy_tn},
             bytes=4.0 * n, items=float(n), items_name="samples", bound="bandwidth",
-            baseline="trunc_normal_", size_name="n", priority=0 if n == sizes[-1] else 1))
+            baseline="trunc_normal_", size_name="n", priority=0 if n == sizes[-1] else 1,
+            target=">= 5x trunc_normal_" if mode == "full" and n == sizes[-1] else None))
     return out
