@@ -143,7 +143,7 @@ def markdown(docs: list[dict], full: bool = True) -> str:
                          "They say nothing about the GPU kernels._")
         parts.append("")
         parts.append(summary(doc).rstrip())
-        tgt = targets(doc)
+        tgt = targets(doc) if doc.get("device_type") == "cuda" else ""  # GPU targets only
         if tgt:
             parts.append("")
             parts.append("Targets of the op issues:")
@@ -234,6 +234,10 @@ def plot(doc: dict, outdir: Path | None = None, overview: Path | None = None) ->
                     lw=2.2 if provider == "fastgan" else 1.2)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        from matplotlib.ticker import NullFormatter
+
+        for axis in (ax.xaxis, ax.yaxis):  # labelled minor ticks crowd short log ranges
+            axis.set_minor_formatter(NullFormatter())
         ax.set_title(f"{op}: {series}", fontsize=9)
         ax.set_xlabel(size_name, fontsize=8)
         ax.set_ylabel("median time (ms)", fontsize=8)
