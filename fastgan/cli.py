@@ -1,0 +1,182 @@
+"""The ``fastgan`` command line: ``train``, ``sample`` and ``bench``.
+
+    fastgan train gmmn --data digits --out runs/digits        # about a minute on a CPU
+    fastgan train gan --data ring --steps 3000 --out runs/ring --loss hinge
+    fastgan train gmmn --data ring --out runs/ring --resume   # continue from runs/ring/checkpoint.pt
+    torchrun --nproc_per_node 2 -m fastgan.cli train gmmn --data ring --out runs/ring2
+    fastgan sample --checkpoint runs/digits/checkpoint.pt --n 64 --out digits.png
+    fastgan bench --help                                      # the benchmark runner (source checkout)
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+__all__ = ["main", "build_parser"]
+
+_DATA = ("gauss1d", "ring", "grid", "digits")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _bandwidths(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive numbers, got {text!r}") from None
+    if not values or not all(v > 0 and math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive numbers, got {text!r}")
+    return values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fastgan", description="Train and sample generative models "
+                                     "with fastgan's fused kernels.")
+    sub = parser.add_subparsers(dest="command", metavar="{train,sample,bench}")
+    sub.required = True
+
+    t = sub.add_parser("train", help="train a GAN, a GMMN or an MMD-GAN on built-in data",
+                       description="Train on built-in data; writes checkpoint.pt, loss.png, samples.png "
+                       "and metrics.json into --out. Under torchrun (WORLD_SIZE > 1) the models use DDP "
+                       "and the MMD is sharded over processes.")
+    t.add_argument("model", choices=("gan", "gmmn", "mmdgan"),
+                   help="gan: adversarial; gmmn: direct MMD training; mmdgan: MMD on learned features")
+    t.add_argument("--data", choices=_DATA, required=True, help="built-in data set")
+    t.add_argument("--out", type=Path, required=True, help="output folder")
+    t.add_argument("--steps", type=_positive_int, default=None, help="total training steps (default: per data set)")
+    t.add_argument("--batch-size", type=_positive_int, default=None, help="global batch size (default: 256)")
+    t.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default: per data set)")
+    t.add_argument("--seed", type=_nonneg_int, default=0, help="fastgan.Generator seed for data and latents")
+    t.add_argument("--loss", choices=("bce", "hinge", "wasserstein"), default="bce", help="GAN loss")
+    t.add_argument("--saturating", action="store_true",
+                   help="GAN: minimax generator loss log(1 - D(G(z))) instead of -log D(G(z))")
+    t.add_argument("--label-smoothing", type=float, default=0.0,
+                   help="GAN: real label = 1 - this (e.g. 0.1)")
+    t.add_argument("--d-steps", type=_positive_int, default=1, help="discriminator steps per generator step")
+    t.add_argument("--d-clip", type=_positive_float, default=None,
+                   help="clip discriminator weights to [-c, c] (WGAN, MMD-GAN)")
+    t.add_argument("--bandwidth", type=_bandwidths, default=None,
+                   help="MMD Gaussian bandwidths σ, comma-separated (default: per data set)")
+    t.add_argument("--lr-schedule", choices=("cosine", "constant"), default="cosine",
+                   help="learning-rate schedule over --steps (default: cosine annealing)")
+    t.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none", help="mixed precision")
+    t.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt up to --steps")
+    t.add_argument("--checkpoint-every", type=_nonneg_int, default=0,
+                   help="write the checkpoint every N steps (default: only at the end)")
+    t.add_argument("--threads", type=_positive_int, default=None,
+                   help="CPU threads for torch (default 1 on CPU: the default models are too small to "
+                   "gain from more, and extra threads slow down a shared machine)")
+    t.add_argument("--quiet", action="store_true", help="no progress output")
+
+    s = sub.add_parser("sample", help="draw samples from a `fastgan train` checkpoint")
+    s.add_argument("--checkpoint", type=Path, required=True, help="checkpoint.pt from `fastgan train`")
+    s.add_argument("--n", type=_positive_int, default=64, help="number of samples")
+    s.add_argument("--out", type=Path, required=True, help="output file: .png for a plot, else a tensor file")
+    s.add_argument("--truncation", type=_positive_float, default=None, help="truncate latents to |z| <= t")
+    s.add_argument("--seed", type=_nonneg_int, default=None, help="latent seed (default: the run's fixed stream)")
+
+    sub.add_parser("bench", help="run the benchmarks (source checkout only; see bench/)", add_help=False)
+    return parser
+
+
+def _bench(argv: list[str]) -> int:
+    import fastgan
+
+    root = Path(fastgan.__file__).resolve().parent.parent
+    if not (root / "bench" / "runner.py").is_file():
+        print("fastgan bench: the benchmarks live in the source checkout (bench/runner.py), which this "
+              "installation does not have; clone the repository and run `fastgan bench` from an "
+              "editable install (pip install -e .)", file=sys.stderr)
+        return 2
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from bench import runner
+
+    return int(runner.main(argv) or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "bench":
+        return _bench(argv[1:])
+    args = build_parser().parse_args(argv)
+    if args.command == "train":
+        if not 0.0 <= args.label_smoothing < 1.0:
+            build_parser().error(f"--label-smoothing must be in [0, 1), got {args.label_smoothing}")
+        if args.model != "gan" and (args.loss != "bce" or args.saturating or args.label_smoothing):
+            build_parser().error("--loss, --saturating and --label-smoothing apply to `train gan` only")
+        import torch
+
+        from .train.run import train_builtin
+        from .train.trainer import NonFiniteLossError
+
+        if args.threads is not None:
+            torch.set_num_threads(args.threads)
+        elif args.device is None or str(args.device).startswith("cpu"):
+            torch.set_num_threads(1)
+
+        try:
+            metrics = train_builtin(
+                args.model, args.data, out=args.out, steps=args.steps, batch_size=args.batch_size,
+                lr=args.lr, seed=args.seed, loss=args.loss, saturating=args.saturating,
+                label_smoothing=args.label_smoothing, d_steps=args.d_steps, d_clip=args.d_clip,
+                amp=None if args.amp == "none" else args.amp, device=args.device, resume=args.resume,
+                checkpoint_every=args.checkpoint_every, progress=not args.quiet, bandwidth=args.bandwidth,
+                lr_schedule=args.lr_schedule)
+        except (NonFiniteLossError, FileNotFoundError, ValueError) as exc:
+            print(f"fastgan train: error: {exc}", file=sys.stderr)
+            return 1
+        if metrics:
+            summary = {k: metrics[k] for k in ("heldout_mmd2", "modes_covered", "high_quality_share",
+                                                "seconds", "samples_per_s") if k in metrics}
+            text = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items())
+            print(f"fastgan train: done, {metrics['steps']} steps; {text}")
+            print(f"fastgan train: wrote {args.out}/checkpoint.pt, loss.png, samples.png, metrics.json")
+        return 0
+    if args.command == "sample":
+        from .train.run import sample_checkpoint
+
+        try:
+            path = sample_checkpoint(args.checkpoint, args.n, args.out, truncation=args.truncation,
+                                     seed=args.seed)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"fastgan sample: error: {exc}", file=sys.stderr)
+            return 1
+        print(f"fastgan sample: wrote {path}")
+        return 0
+    return 2  # pragma: no cover - argparse rejects other commands
+
+
+if __name__ == "__main__":
+    sys.exit(main())

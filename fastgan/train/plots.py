@@ -1,0 +1,111 @@
+"""PNG outputs of a run: loss curves, a 2-D scatter against the mixture modes, image grids.
+
+matplotlib runs on the non-interactive Agg backend (no display needed).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+__all__ = ["plot_losses", "plot_scatter", "plot_image_grid", "plot_hist"]
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError as exc:  # pragma: no cover
+        raise ImportError("plots need matplotlib: pip install 'fastgan[train]'") from exc
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_losses(history: dict, path, *, title: str = "training losses") -> Path:
+    """One line per loss in ``history`` (name -> list of per-step floats), with a moving average."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, values in history.items():
+        if not values:
+            continue
+        v = torch.tensor(values, dtype=torch.float64)
+        ax.plot(range(1, len(v) + 1), v.numpy(), alpha=0.25)
+        w = max(1, len(v) // 50)
+        if w > 1:
+            avg = torch.nn.functional.avg_pool1d(v.view(1, 1, -1), w, stride=1).view(-1)
+            ax.plot(range(w, len(v) + 1), avg.numpy(), label=f"{name} (avg {w})")
+        else:
+            ax.plot(range(1, len(v) + 1), v.numpy(), label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_scatter(samples: torch.Tensor, path, *, real: torch.Tensor | None = None,
+                 centers: torch.Tensor | None = None, title: str = "samples") -> Path:
+    """Scatter of 2-D generated samples (and real samples / mode centres when given)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 5))
+    if real is not None:
+        r = real.detach().float().cpu()
+        ax.scatter(r[:, 0], r[:, 1], s=2, alpha=0.3, c="tab:gray", label="data")
+    s = samples.detach().float().cpu()
+    ax.scatter(s[:, 0], s[:, 1], s=2, alpha=0.5, c="tab:blue", label="generated")
+    if centers is not None:
+        c = centers.detach().float().cpu()
+        ax.scatter(c[:, 0], c[:, 1], s=30, marker="x", c="tab:red", label="modes")
+    ax.set_aspect("equal")
+    ax.set_title(title)
+    ax.legend(loc="upper right", markerscale=3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_hist(samples: torch.Tensor, path, *, real: torch.Tensor | None = None,
+              title: str = "samples") -> Path:
+    """Histogram of 1-D samples against real data."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if real is not None:
+        ax.hist(real.detach().float().cpu().view(-1).numpy(), bins=60, density=True, alpha=0.4,
+                label="data")
+    ax.hist(samples.detach().float().cpu().view(-1).numpy(), bins=60, density=True, alpha=0.4,
+            label="generated")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_image_grid(images: torch.Tensor, path, *, image_shape=(8, 8), nrow: int = 8,
+                    title: str | None = None) -> Path:
+    """A grid of grey images: images (n, H·W) or (n, H, W) with values in [0, 1]."""
+    plt = _pyplot()
+    imgs = images.detach().float().cpu().clamp(0, 1).reshape(-1, *image_shape)
+    n = imgs.shape[0]
+    ncol = min(nrow, n)
+    nrows = -(-n // ncol)
+    h, w = image_shape
+    canvas = torch.zeros(nrows * (h + 1) - 1, ncol * (w + 1) - 1)
+    for i in range(n):
+        r, c = divmod(i, ncol)
+        canvas[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = imgs[i]
+    fig, ax = plt.subplots(figsize=(ncol * 0.6, nrows * 0.6))
+    ax.imshow(canvas.numpy(), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,520 @@
+"""GAN and MMD trainers over user nn.Modules, on fastgan's fused losses, MMD and samplers.
+
+Both trainers share one loop (:meth:`Trainer.fit`): minibatches and latents come from a
+:class:`fastgan.Generator` whose state is checkpointed with the models, optimizers,
+GradScaler and torch's RNG, so a resumed run reproduces the uninterrupted one bit for bit
+on CPU. Every loss is checked each step: a NaN/inf stops training with
+:class:`NonFiniteLossError` naming the step, before the bad update is applied, and the
+last checkpoint written stays the last good one. Under ``torchrun`` (a process group with
+more than one process) the models are wrapped in DistributedDataParallel, every process
+draws the same global batch and keeps its own rows, and MMD losses use the sharded MMD
+(:func:`fastgan.train.distributed.sharded_mmd`), so W processes compute what one process
+computes on the whole batch.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from .. import random as _random
+from . import _ops
+from . import distributed as _dist
+from .checkpoint import load_checkpoint, save_checkpoint
+from .progress import Progress
+
+__all__ = ["Trainer", "GANTrainer", "MMDTrainer", "NonFiniteLossError"]
+
+_AMP = {None: None, "none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+_GAN_LOSSES = ("bce", "hinge", "wasserstein")
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite; training stopped before applying that step."""
+
+
+def _check_int(name, value, minimum=1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _check_float(name, value, *, positive=False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise TypeError(f"{name} must be a finite number, got {value!r}")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be positive, got {value}")
+    return float(value)
+
+
+def _check_module(name, module) -> nn.Module:
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"{name} must be a torch.nn.Module, got {type(module).__name__}")
+    return module
+
+
+class Trainer:
+    """Shared machinery of :class:`GANTrainer` and :class:`MMDTrainer` (not used directly)."""
+
+    def __init__(self, generator: nn.Module, *, latent_dim: int, latent_distribution: str = "normal",
+                 amp: str | None = None, device=None, rng: int | _random.Generator = 0):
+        self.generator = _check_module("generator", generator)
+        self.latent_dim = _check_int("latent_dim", latent_dim)
+        if not isinstance(latent_distribution, str):
+            raise TypeError("latent_distribution must be a str")
+        self.latent_distribution = latent_distribution
+        if amp not in _AMP:
+            raise ValueError(f"amp must be one of None, 'bf16', 'fp16', got {amp!r}")
+        self.amp = None if amp == "none" else amp
+        if device is None:
+            p = next(generator.parameters(), None)
+            device = p.device if p is not None else torch.device("cpu")
+        self.device = torch.device(device)
+        if isinstance(rng, _random.Generator):
+            self.rng = rng
+        elif isinstance(rng, int) and not isinstance(rng, bool):
+            self.rng = _random.Generator(rng, self.device)
+        else:
+            raise TypeError(f"rng must be an int seed or a fastgan.Generator, got {type(rng).__name__}")
+        self._sample_seed = (self.rng.initial_seed() + 0x9E3779B97F4A7C15) % (1 << 64)
+        self.step = 0
+        self.history: dict[str, list[float]] = {}
+        self.world_size = _dist.world_size()
+        self.rank = _dist.rank()
+        self.scaler = None
+        if self.amp == "fp16":
+            self.scaler = torch.amp.GradScaler(self.device.type)
+        self.last_checkpoint: Path | None = None
+        self._ckpt_step = -1
+        self._modules: dict[str, nn.Module] = {}
+        self._wrapped: dict[str, nn.Module] = {}
+        self._optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.config: dict = {}
+
+    # set-up helpers -------------------------------------------------------------------------
+    def _register(self, name: str, module: nn.Module, optimizer: torch.optim.Optimizer):
+        module.to(self.device)
+        self._modules[name] = module
+        if self.world_size > 1 and any(p.requires_grad for p in module.parameters()):
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self._wrapped[name] = DDP(module, device_ids=ids)
+        else:
+            self._wrapped[name] = module
+        self._optimizers[name] = optimizer
+
+    @staticmethod
+    def _adam(module, lr, betas, name):
+        lr = _check_float(name, lr, positive=True)
+        return torch.optim.Adam(module.parameters(), lr=lr, betas=tuple(betas))
+
+    def _autocast(self):
+        if self.amp is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=_AMP[self.amp])
+
+    def _backward_step(self, loss: torch.Tensor, name: str):
+        opt = self._optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(opt)
+            self.scaler.update()
+        else:
+            loss.backward()
+            opt.step()
+
+    def _check_finite(self, name: str, loss: torch.Tensor) -> float:
+        value = float(_dist.all_reduce_mean(loss.detach().float()))
+        if not math.isfinite(value):
+            where = (f"the last good checkpoint is {str(self.last_checkpoint)!r}"
+                     if self.last_checkpoint is not None else "no checkpoint was written yet")
+            raise NonFiniteLossError(
+                f"{name} is {value} at step {self.step + 1}; training stopped before applying "
+                f"that step ({where}). Try a lower learning rate, amp=None, or gradient clipping.")
+        return value
+
+    def _latent(self, n: int) -> torch.Tensor:
+        # every rank draws the same global latents and keeps its own rows
+        z = _ops.latent(n, self.latent_dim, distribution=self.latent_distribution,
+                        generator=self.rng, device=self.device)
+        return self._shard(z)
+
+    def _shard(self, x: torch.Tensor) -> torch.Tensor:
+        if self.world_size == 1:
+            return x
+        n = x.shape[0] // self.world_size
+        return x[self.rank * n:(self.rank + 1) * n]
+
+    def _sampler(self, data) -> Callable[[int], torch.Tensor]:
+        if isinstance(data, torch.Tensor):
+            from ..data import TensorDataset
+
+            if data.dim() != 2:
+                raise ValueError(f"data tensor must be (N, D), got shape {tuple(data.shape)}")
+            data = TensorDataset(data)
+        if hasattr(data, "sample"):
+            return lambda n: self._shard(data.sample(n, generator=self.rng, device=self.device))
+        if callable(data):
+            return lambda n: self._shard(torch.as_tensor(data(n, self.rng)).to(self.device))
+        raise TypeError("data must be a (N, D) tensor, an object with .sample(n, generator=, device=) "
+                        f"(e.g. fastgan.data.load('ring')), or a callable (n, generator) -> tensor; "
+                        f"got {type(data).__name__}")
+
+    def _record(self, losses: dict) -> dict:
+        for k, v in losses.items():
+            self.history.setdefault(k, []).append(v)
+        return losses
+
+    # public API -------------------------------------------------------------------------------
+    @property
+    def d_steps(self) -> int:
+        return getattr(self, "_d_steps", 1)
+
+    def train_step(self, real) -> dict:
+        """One training step on real data; returns the step's losses as floats."""
+        raise NotImplementedError
+
+    def _split_real(self, real) -> list[torch.Tensor]:
+        k = self.d_steps
+        if isinstance(real, torch.Tensor):
+            if real.dim() < 2:
+                raise ValueError(f"real must have a batch dimension and features, got shape {tuple(real.shape)}")
+            if real.shape[0] % k:
+                raise ValueError(f"real's batch size {real.shape[0]} must divide into d_steps={k} parts")
+            return list(real.to(self.device).chunk(k))
+        if isinstance(real, (list, tuple)) and len(real) == k and all(isinstance(r, torch.Tensor) for r in real):
+            return [r.to(self.device) for r in real]
+        raise TypeError(f"real must be a tensor or a sequence of d_steps={k} tensors")
+
+    def fit(self, data, *, steps: int, batch_size: int = 256, checkpoint: str | Path | None = None,
+            checkpoint_every: int = 0, progress: bool = True, log_every: int | None = None,
+            lr_schedule: str = "constant",
+            callback: Callable[["Trainer", dict], None] | None = None) -> dict:
+        """Train until ``self.step == steps`` (a resumed trainer continues where it stopped).
+
+        data: an (N, D) tensor, a :mod:`fastgan.data` data set, or a callable
+        ``(n, generator) -> (n, D) tensor``. ``batch_size`` is the global batch (divided over
+        processes under torchrun). With ``checkpoint`` a checkpoint is written atomically every
+        ``checkpoint_every`` steps (0: only at the end). ``lr_schedule="cosine"`` anneals every
+        optimizer's learning rate as lr·(1 + cos(π·step/steps))/2 (a function of the step, so a
+        resumed run with the same ``steps`` follows the same schedule). ``callback(trainer,
+        losses)`` runs after each step. Returns :attr:`history`.
+        """
+        steps = _check_int("steps", steps, minimum=0)
+        batch_size = _check_int("batch_size", batch_size, minimum=2)
+        checkpoint_every = _check_int("checkpoint_every", checkpoint_every, minimum=0)
+        if batch_size % self.world_size:
+            raise ValueError(f"batch_size={batch_size} must be divisible by the number of processes "
+                             f"({self.world_size})")
+        if lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
+        draw = self._sampler(data)
+        for opt in self._optimizers.values():
+            for group in opt.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+        bar = Progress(steps, start=self.step, desc=type(self).__name__, log_every=log_every,
+                       enabled=progress and _dist.is_main_process())
+        t0, n0 = time.perf_counter(), self.step
+        while self.step < steps:
+            if lr_schedule == "cosine":
+                factor = 0.5 * (1.0 + math.cos(math.pi * self.step / steps))
+                for opt in self._optimizers.values():
+                    for group in opt.param_groups:
+                        group["lr"] = group["initial_lr"] * factor
+            real = [draw(batch_size) for _ in range(self.d_steps)]
+            losses = self.train_step(real)
+            rate = (self.step - n0) * batch_size * self.d_steps / max(1e-9, time.perf_counter() - t0)
+            bar.update(self.step, losses, rate)
+            if callback is not None:
+                callback(self, losses)
+            if checkpoint is not None and checkpoint_every and self.step % checkpoint_every == 0:
+                self.save_checkpoint(checkpoint)
+        bar.close()
+        if checkpoint is not None and (self.last_checkpoint is None or self._ckpt_step != self.step):
+            self.save_checkpoint(checkpoint)
+        return self.history
+
+    @torch.no_grad()
+    def sample(self, n: int, *, truncation: float | None = None,
+               generator: _random.Generator | None = None, batch_size: int = 4096) -> torch.Tensor:
+        """``n`` generated samples (float32, on the trainer's device) in eval mode.
+
+        Latents come from ``generator`` or, by default, a fixed stream of this trainer (the
+        same latents every call, and the training stream is left untouched). ``truncation``
+        bounds |z| (the truncation trick; see :func:`fastgan.sample.latent`).
+        """
+        n = _check_int("n", n)
+        g = generator if generator is not None else _random.Generator(self._sample_seed, self.device)
+        was_training = self.generator.training
+        self.generator.eval()
+        try:
+            out = []
+            for start in range(0, n, batch_size):
+                m = min(batch_size, n - start)
+                z = _ops.latent(m, self.latent_dim, distribution=self.latent_distribution,
+                                truncation=truncation, generator=g, device=self.device)
+                with self._autocast():
+                    out.append(self.generator(z).float())
+            return torch.cat(out)
+        finally:
+            self.generator.train(was_training)
+
+    def state_dict(self) -> dict:
+        """Everything needed to resume: step, models, optimizers, scaler, RNG states, history."""
+        return {
+            "trainer": type(self).__name__,
+            "step": self.step,
+            "models": {k: m.state_dict() for k, m in self._modules.items()},
+            "optimizers": {k: o.state_dict() for k, o in self._optimizers.items()},
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "rng": self.rng.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "history": {k: list(v) for k, v in self.history.items()},
+            "config": dict(self.config),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("trainer") != type(self).__name__:
+            raise ValueError(f"checkpoint is from a {state.get('trainer')}, not a {type(self).__name__}")
+        missing = set(self._modules) ^ set(state["models"])
+        if missing:
+            raise ValueError(f"checkpoint models {sorted(state['models'])} do not match this trainer's "
+                             f"{sorted(self._modules)}")
+        for k, m in self._modules.items():
+            m.load_state_dict(state["models"][k])
+        for k, o in self._optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.rng.set_state(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        self.step = int(state["step"])
+        self.history = {k: list(v) for k, v in state["history"].items()}
+
+    def save_checkpoint(self, path: str | Path, extra: dict | None = None) -> Path:
+        """Write :meth:`state_dict` (plus ``extra``) atomically; only process 0 writes."""
+        path = Path(path)
+        if _dist.is_main_process():
+            state = self.state_dict()
+            if extra:
+                state["extra"] = extra
+            save_checkpoint(state, path)
+        if _dist.is_distributed():
+            torch.distributed.barrier()
+        self.last_checkpoint, self._ckpt_step = path, self.step
+        return path
+
+    def load_checkpoint(self, path: str | Path) -> dict:
+        """Restore a checkpoint written by :meth:`save_checkpoint`; returns the raw state."""
+        state = load_checkpoint(path, map_location=self.device)
+        self.load_state_dict(state)
+        self.last_checkpoint, self._ckpt_step = Path(path), self.step
+        return state
+
+
+class GANTrainer(Trainer):
+    """Adversarial training of ``generator`` against ``discriminator`` (logits out).
+
+    Per step: ``d_steps`` discriminator updates on
+    ``fastgan.losses.discriminator_loss(D(x), D(G(z)), real_label=, fake_label=, loss=)``, then
+    one generator update on ``fastgan.losses.generator_loss(D(G(z)), saturating=, loss=)``.
+
+    - loss: "bce" (saturating log(1 − D(G(z))) or non-saturating −log D(G(z)) for G), "hinge",
+      or "wasserstein" (use ``d_clip``, e.g. 0.01, for WGAN's weight clipping).
+    - real_label / fake_label: BCE targets; one-sided label smoothing is real_label=0.9.
+    - latents z ~ ``fastgan.sample.latent(batch, latent_dim, distribution=latent_distribution)``.
+    - amp: None, "bf16" (autocast) or "fp16" (autocast + one GradScaler for both optimizers).
+    - Optimizers default to Adam(lr, betas=(0.5, 0.999)) for both networks (``d_lr`` for D).
+    - rng: seed or :class:`fastgan.Generator` for data and latents.
+
+    Example::
+
+        from fastgan.train import GANTrainer, mlp_generator, mlp_discriminator
+        t = GANTrainer(mlp_generator(8, 2), mlp_discriminator(2), latent_dim=8)
+        t.fit(fastgan.data.load("ring"), steps=2000, batch_size=256)
+        xs = t.sample(1000)                          # (1000, 2)
+    """
+
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, *, latent_dim: int,
+                 loss: str = "bce", saturating: bool = False, real_label: float = 1.0,
+                 fake_label: float = 0.0, d_steps: int = 1, lr: float = 2e-4, d_lr: float | None = None,
+                 betas: Sequence[float] = (0.5, 0.999), g_optimizer: torch.optim.Optimizer | None = None,
+                 d_optimizer: torch.optim.Optimizer | None = None, latent_distribution: str = "normal",
+                 d_clip: float | None = None, amp: str | None = None, device=None,
+                 rng: int | _random.Generator = 0):
+        super().__init__(generator, latent_dim=latent_dim, latent_distribution=latent_distribution,
+                         amp=amp, device=device, rng=rng)
+        self.discriminator = _check_module("discriminator", discriminator)
+        if loss not in _GAN_LOSSES:
+            raise ValueError(f"loss must be one of {_GAN_LOSSES}, got {loss!r}")
+        if not isinstance(saturating, bool):
+            raise TypeError("saturating must be a bool")
+        self.loss, self.saturating = loss, saturating
+        self.real_label = _check_float("real_label", real_label)
+        self.fake_label = _check_float("fake_label", fake_label)
+        self._d_steps = _check_int("d_steps", d_steps)
+        self.d_clip = None if d_clip is None else _check_float("d_clip", d_clip, positive=True)
+        g_opt = g_optimizer or self._adam(generator, lr, betas, "lr")
+        d_opt = d_optimizer or self._adam(discriminator, lr if d_lr is None else d_lr, betas, "d_lr")
+        self._register("generator", generator, g_opt)
+        self._register("discriminator", discriminator, d_opt)
+
+    def train_step(self, real) -> dict:
+        """One step: ``d_steps`` D updates then one G update. ``real``: a (k·B, D) tensor split
+        into k = d_steps batches, or a sequence of k tensors. Returns ``{"d_loss", "g_loss"}``
+        (the D loss averaged over its k updates)."""
+        batches = self._split_real(real)
+        G, D = self._wrapped["generator"], self._wrapped["discriminator"]
+        d_losses = []
+        for x in batches:
+            z = self._latent(x.shape[0] * self.world_size)
+            with torch.no_grad(), self._autocast():
+                fake = G(z)
+            with self._autocast():
+                real_logits, fake_logits = D(x), D(fake)
+            d_loss = _ops.discriminator_loss(real_logits.float(), fake_logits.float(),
+                                             real_label=self.real_label, fake_label=self.fake_label,
+                                             loss=self.loss)
+            d_losses.append(self._check_finite("discriminator loss", d_loss))
+            self._backward_step(d_loss, "discriminator")
+            if self.d_clip is not None:
+                with torch.no_grad():
+                    for p in self.discriminator.parameters():
+                        p.clamp_(-self.d_clip, self.d_clip)
+        z = self._latent(batches[-1].shape[0] * self.world_size)
+        # D's parameter gradients are not needed in the G step: skip them in one process,
+        # keep them local (no all-reduce) under DDP; the next D step clears them.
+        ddp = D is not self.discriminator
+        frozen = [] if ddp else [p for p in self.discriminator.parameters() if p.requires_grad]
+        for p in frozen:
+            p.requires_grad_(False)
+        try:
+            with (D.no_sync() if ddp else contextlib.nullcontext()):
+                with self._autocast():
+                    logits = D(G(z))
+                g_loss = _ops.generator_loss(logits.float(), saturating=self.saturating, loss=self.loss)
+                g_value = self._check_finite("generator loss", g_loss)
+                self._backward_step(g_loss, "generator")
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
+        self.step += 1
+        return self._record({"d_loss": sum(d_losses) / len(d_losses), "g_loss": g_value})
+
+
+class MMDTrainer(Trainer):
+    """Direct training by MMD: a Generative Moment Matching Network, or an MMD-GAN.
+
+    GMMN (``discriminator=None``): each step minimises
+    ``MMD²(x, G(z))`` (``fastgan.mmd``: kernel ``kernel``, a bandwidth mixture
+    k = Σ_σ exp(−‖a−b‖²/(2σ²)) by default, ``estimator``) over the generator.
+
+    MMD-GAN (``discriminator`` = a feature network f): ``d_steps`` updates of f maximising
+    ``MMD²(f(x), f(G(z)))`` (optionally with weight clipping ``d_clip``), then one generator
+    update minimising it.
+
+    Under torchrun the MMD is sharded over processes (exact, see
+    :func:`fastgan.train.distributed.sharded_mmd`). Optimizers: Adam(lr, betas) by default.
+
+    Example::
+
+        from fastgan.train import MMDTrainer, mlp_generator
+        t = MMDTrainer(mlp_generator(8, 2), latent_dim=8, bandwidth=(0.05, 0.1, 0.2, 0.5, 1, 2))
+        t.fit(fastgan.data.load("ring"), steps=1000, batch_size=256)
+    """
+
+    def __init__(self, generator: nn.Module, *, latent_dim: int, kernel: str = "gaussian",
+                 bandwidth=(0.25, 0.5, 1.0, 2.0, 4.0), estimator: str = "unbiased",
+                 discriminator: nn.Module | None = None, d_steps: int = 1, d_clip: float | None = None,
+                 lr: float = 1e-3, d_lr: float | None = None, betas: Sequence[float] = (0.5, 0.999),
+                 optimizer: torch.optim.Optimizer | None = None,
+                 d_optimizer: torch.optim.Optimizer | None = None, latent_distribution: str = "normal",
+                 amp: str | None = None, device=None, rng: int | _random.Generator = 0):
+        super().__init__(generator, latent_dim=latent_dim, latent_distribution=latent_distribution,
+                         amp=amp, device=device, rng=rng)
+        if not isinstance(kernel, str):
+            raise TypeError(f"kernel must be a str, got {type(kernel).__name__}")
+        if estimator not in ("unbiased", "biased"):
+            raise ValueError(f"estimator must be 'unbiased' or 'biased', got {estimator!r}")
+        if isinstance(bandwidth, (int, float)) and not isinstance(bandwidth, bool):
+            _check_float("bandwidth", bandwidth, positive=True)
+        elif isinstance(bandwidth, (list, tuple)) and bandwidth:
+            bandwidth = tuple(_check_float("bandwidth", b, positive=True) for b in bandwidth)
+        elif bandwidth != "median":
+            raise ValueError(f"bandwidth must be a positive number, a non-empty sequence of them, "
+                             f"or 'median', got {bandwidth!r}")
+        self.kernel, self.bandwidth, self.estimator = kernel, bandwidth, estimator
+        self.discriminator = None if discriminator is None else _check_module("discriminator", discriminator)
+        self._d_steps = _check_int("d_steps", d_steps) if discriminator is not None else 1
+        self.d_clip = None if d_clip is None else _check_float("d_clip", d_clip, positive=True)
+        self._register("generator", generator, optimizer or self._adam(generator, lr, betas, "lr"))
+        if discriminator is not None:
+            self._register("discriminator", discriminator,
+                           d_optimizer or self._adam(discriminator, lr if d_lr is None else d_lr, betas, "d_lr"))
+
+    def _mmd(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        # MMD on fp32 rows: squared distances in half precision lose too much to cancellation
+        return _dist.sharded_mmd(a.float().flatten(1), b.float().flatten(1), kernel=self.kernel,
+                                 bandwidth=self.bandwidth, estimator=self.estimator)
+
+    def train_step(self, real) -> dict:
+        """One step. GMMN: ``real`` a (B, D) tensor; returns ``{"mmd2"}``. MMD-GAN: like
+        :meth:`GANTrainer.train_step`; returns ``{"d_mmd2", "mmd2"}``."""
+        batches = self._split_real(real)
+        G = self._wrapped["generator"]
+        # DDP averages gradients over processes; the sharded MMD's gradient is per process,
+        # so scaling by W gives the gradient of the global-batch MMD².
+        w = float(self.world_size)
+        out = {}
+        if self.discriminator is not None:
+            D = self._wrapped["discriminator"]
+            d_values = []
+            for x in batches:
+                z = self._latent(x.shape[0] * self.world_size)
+                with torch.no_grad(), self._autocast():
+                    fake = G(z)
+                with self._autocast():
+                    fr, ff = D(x), D(fake)
+                d_loss = -self._mmd(fr, ff)
+                d_values.append(-self._check_finite("discriminator MMD²", d_loss))
+                self._backward_step(d_loss * w if w > 1 else d_loss, "discriminator")
+                if self.d_clip is not None:
+                    with torch.no_grad():
+                        for p in self.discriminator.parameters():
+                            p.clamp_(-self.d_clip, self.d_clip)
+            out["d_mmd2"] = sum(d_values) / len(d_values)
+        x = batches[-1]
+        z = self._latent(x.shape[0] * self.world_size)
+        if self.discriminator is None:
+            with self._autocast():
+                fake = G(z)
+            loss = self._mmd(x, fake)
+            out["mmd2"] = self._check_finite("MMD²", loss)
+            self._backward_step(loss * w if w > 1 else loss, "generator")
+        else:
+            D = self._wrapped["discriminator"]
+            ddp = D is not self.discriminator
+            frozen = [] if ddp else [p for p in self.discriminator.parameters() if p.requires_grad]
+            for p in frozen:
+                p.requires_grad_(False)
+            try:
+                with (D.no_sync() if ddp else contextlib.nullcontext()):
+                    with self._autocast():
+                        fr, ff = D(x), D(G(z))
+                    loss = self._mmd(fr, ff)
+                    out["mmd2"] = self._check_finite("MMD²", loss)
+                    self._backward_step(loss * w if w > 1 else loss, "generator")
+            finally:
+                for p in frozen:
+                    p.requires_grad_(True)
+        self.step += 1
+        return self._record(out)

@@ -1,0 +1,93 @@
+"""Built-in data sets: shapes, reproducible draws through fastgan.Generator, moments, errors."""
+import math
+
+import pytest
+import torch
+
+import fastgan
+from fastgan import data
+
+
+@pytest.mark.parametrize("name,dim", [("gauss1d", 1), ("ring", 2), ("grid", 2), ("digits", 64)])
+def test_sample_shape_and_reproducible(name, dim):
+    ds = data.load(name)
+    assert ds.dim == dim
+    g = fastgan.Generator(11)
+    a = ds.sample(37, generator=g)
+    b = ds.sample(37, generator=g)
+    assert a.shape == (37, dim) and a.dtype == torch.float32
+    assert not torch.equal(a, b)  # the stream advanced
+    g2 = fastgan.Generator(11)
+    assert torch.equal(ds.sample(37, generator=g2), a)
+    s = g.get_state()
+    c = ds.sample(5, generator=g)
+    g.set_state(s)
+    assert torch.equal(ds.sample(5, generator=g), c)
+
+
+def test_gauss1d_moments():
+    x = data.gauss1d(mean=-1.5, std=0.7).sample(20000, generator=fastgan.Generator(3)).double()
+    assert abs(x.mean().item() + 1.5) < 4 * 0.7 / math.sqrt(20000)
+    assert abs(x.std().item() - 0.7) < 0.02
+
+
+@pytest.mark.parametrize("name,k,std", [("ring", 8, 0.02), ("grid", 25, 0.05)])
+def test_mixture_geometry_and_balance(name, k, std):
+    ds = data.load(name)
+    assert ds.centers.shape == (k, 2) and ds.std == std
+    if name == "ring":
+        torch.testing.assert_close(ds.centers.norm(dim=1), torch.full((k,), 2.0))
+    else:
+        assert sorted(set(ds.centers[:, 0].tolist())) == [-4.0, -2.0, 0.0, 2.0, 4.0]
+    x = ds.sample(8000, generator=fastgan.Generator(5))
+    d, idx = torch.cdist(x, ds.centers).min(dim=1)
+    assert (d < 5 * std).all()  # every sample is near its own mode
+    counts = torch.bincount(idx, minlength=k).double()
+    expected = 8000 / k
+    chi2 = ((counts - expected) ** 2 / expected).sum().item()
+    from scipy.stats import chi2 as chi2_dist
+
+    assert chi2_dist.sf(chi2, k - 1) > 1e-4, counts
+
+
+def test_held_out_fixed_and_distinct_from_training_draws():
+    ds = data.ring()
+    a, b = ds.held_out(300), ds.held_out(300)
+    assert torch.equal(a, b) and a.shape == (300, 2)
+    assert not torch.equal(a, ds.sample(300, generator=fastgan.Generator(0)))
+
+
+def test_digits_split_and_range():
+    ds = data.digits()
+    assert ds.train.shape == (1497, 64) and ds.held_out().shape == (300, 64)
+    assert ds.image_shape == (8, 8)
+    assert ds.train.min() >= 0 and ds.train.max() <= 1 and ds.train.max() == 1
+    x = ds.sample(50, generator=fastgan.Generator(1))
+    # every draw is one of the training images
+    assert (torch.cdist(x, ds.train).min(dim=1).values == 0).all()
+
+
+def test_lazy_module_attribute():
+    assert fastgan.data is data
+    assert set(data.names()) == {"gauss1d", "ring", "grid", "digits"}
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="unknown data set 'moons'"):
+        data.load("moons")
+    with pytest.raises(TypeError, match="name must be a str"):
+        data.load(3)
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        data.ring().sample(0)
+    with pytest.raises(TypeError, match="n must be an int"):
+        data.ring().sample(2.5)
+    with pytest.raises(ValueError, match="std must be a positive"):
+        data.ring(std=-1.0)
+    with pytest.raises(ValueError, match="modes must be a positive int"):
+        data.ring(modes=0)
+    with pytest.raises(ValueError, match="size must be a positive int"):
+        data.grid(size=0)
+    with pytest.raises(TypeError, match="mean must be a finite number"):
+        data.gauss1d(mean=float("nan"))
+    with pytest.raises(ValueError, match="centers must be a non-empty"):
+        data.GaussianMixture(torch.zeros(3), 1.0)
