@@ -92,24 +92,26 @@ def _do_part(x_ptr, g_ptr, l_ptr, idx, n, s1, s2, s3, t0, t1, t2, t3, label, coe
 @triton.jit
 def gan_loss_fwd_kernel(
     a_ptr, b_ptr, ga_ptr, gb_ptr, la_ptr, lb_ptr, out_ptr,
-    n_a, n_b, tiles,
+    n_a, n_b,
     a_s1, a_s2, a_s3, a_t0, a_t1, a_t2, a_t3,
     b_s1, b_s2, b_s3, b_t0, b_t1, b_t2, b_t3,
     label_a, label_b, coef_a, coef_b,
     KIND_A: tl.constexpr, KIND_B: tl.constexpr, HAS_B: tl.constexpr,
     CONTIG_A: tl.constexpr, CONTIG_B: tl.constexpr,
     GRAD_A: tl.constexpr, GRAD_B: tl.constexpr,
-    STORE_LOSS: tl.constexpr, BLOCK: tl.constexpr,
+    STORE_LOSS: tl.constexpr, BLOCK: tl.constexpr, TILES: tl.constexpr,
 ):
-    # Program p covers flat indices [p·tiles·BLOCK, (p+1)·tiles·BLOCK) of a and of b, writing
+    # Program p covers flat indices [p·TILES·BLOCK, (p+1)·TILES·BLOCK) of a and of b, writing
     # ga = c_a·f_a'(a), gb = c_b·f_b'(b) and out[p] = c_a·Σ f_a + c_b·Σ f_b over its range
     # (the final loss when the grid is one program, an fp32 partial otherwise).
-    # Indices are int64 so tensors past 2**31 elements (and large strides) are safe.
+    # Indices are int64 so tensors past 2**31 elements (and large strides) are safe. The tile
+    # loop is unrolled (TILES is a small power of two) so the loads of all tiles are in flight
+    # together.
     pid = tl.program_id(0).to(tl.int64)
-    base = pid * tiles * BLOCK
+    base = pid * (TILES * BLOCK)
     lanes = tl.arange(0, BLOCK).to(tl.int64)
     acc = tl.zeros([BLOCK], dtype=tl.float32)
-    for t in range(0, tiles):
+    for t in tl.static_range(TILES):
         idx = base + t * BLOCK + lanes
         acc = _do_part(a_ptr, ga_ptr, la_ptr, idx, n_a, a_s1, a_s2, a_s3, a_t0, a_t1, a_t2, a_t3,
                        label_a, coef_a, acc, KIND_A, CONTIG_A, GRAD_A, STORE_LOSS)
@@ -122,11 +124,12 @@ def gan_loss_fwd_kernel(
 
 
 @triton.jit
-def sum_partials_kernel(p_ptr, out_ptr, n, BLOCK: tl.constexpr):
-    # out = Σ p[i] in a fixed order (one program, lane-wise accumulation then a tree sum).
+def sum_partials_kernel(p_ptr, out_ptr, n, BLOCK: tl.constexpr, ITERS: tl.constexpr):
+    # out = Σ p[i], i < n ≤ ITERS·BLOCK, in a fixed order (one program, lane-wise accumulation
+    # over ITERS chunks, then a tree sum).
     lanes = tl.arange(0, BLOCK)
     acc = tl.zeros([BLOCK], dtype=tl.float32)
-    for start in range(0, n, BLOCK):
-        idx = start + lanes
+    for it in tl.static_range(ITERS):
+        idx = it * BLOCK + lanes
         acc += tl.load(p_ptr + idx, mask=idx < n, other=0.0)
     tl.store(out_ptr, tl.sum(acc, axis=0).to(out_ptr.dtype.element_ty))

@@ -32,10 +32,12 @@ _BCE, _HINGE_POS, _HINGE_NEG, _LINEAR = 0, 1, 2, 3
 # covering up to ``tiles`` tiles (fewer while that leaves under ``min_programs`` programs), and
 # a second one-program kernel sums the partials in a fixed order. The launch depends only on
 # the sizes, hence so does the summation order: results are reproducible bit for bit.
-# The interpreter gets small tiles so that tests with a few hundred elements cover both paths.
+# Tiles per program and the chunks of the partial sum are compile-time constants (powers of
+# two, so few variants compile). The interpreter gets small tiles and chunks so that tests with
+# a few hundred elements cover every path.
 _CUDA_CONFIG = dict(block=1024, single_max=4096, tiles=8, min_programs=512, warps=4,
                     sum_block=1024)
-_INTERP_CONFIG = dict(block=64, single_max=256, tiles=2, min_programs=4, warps=1, sum_block=64)
+_INTERP_CONFIG = dict(block=64, single_max=256, tiles=2, min_programs=4, warps=1, sum_block=4)
 
 
 # --------------------------------------------------------------------------------- checks
@@ -194,10 +196,10 @@ def _triton_forward(parts, reduction):
     block = cfg["block"]
     n_max = max(p[0].numel() for p in parts)
     if n_max <= cfg["single_max"]:
-        tiles, grid = triton_cdiv(n_max, block), 1
+        tiles = _pow2_ceil(triton_cdiv(n_max, block))
     else:
-        tiles = max(1, min(cfg["tiles"], n_max // (block * cfg["min_programs"])))
-        grid = triton_cdiv(n_max, block * tiles)
+        tiles = _pow2_floor(max(1, min(cfg["tiles"], n_max // (block * cfg["min_programs"]))))
+    grid = triton_cdiv(n_max, block * tiles)
 
     args, flags, outs, grads = [], {}, [], []
     for slot, (x, kind, label, sign, need_grad) in zip("AB", parts):
@@ -233,14 +235,16 @@ def _triton_forward(parts, reduction):
     with torch.cuda.device(x_a.device) if x_a.device.type == "cuda" else contextlib.nullcontext():
         _k.gan_loss_fwd_kernel[(grid,)](
             a["x"], b["x"], a["g"], b["g"], a["l"], b["l"], out_ptr,
-            a["n"], b["n"], tiles,
+            a["n"], b["n"],
             *a["sizes"], *a["strides"], *b["sizes"], *b["strides"],
             a["label"], b["label"], a["coef"], b["coef"],
-            HAS_B=has_b, STORE_LOSS=reduction == "none", BLOCK=block,
+            HAS_B=has_b, STORE_LOSS=reduction == "none", BLOCK=block, TILES=tiles,
             num_warps=cfg["warps"], **flags,
         )
         if out is not None and grid > 1:
-            _k.sum_partials_kernel[(1,)](out_ptr, out, grid, BLOCK=cfg["sum_block"],
+            sum_block = min(_pow2_ceil(grid), cfg["sum_block"])
+            _k.sum_partials_kernel[(1,)](out_ptr, out, grid, BLOCK=sum_block,
+                                         ITERS=_pow2_ceil(triton_cdiv(grid, sum_block)),
                                          num_warps=cfg["warps"])
     if out is not None:
         outs.append(out)
@@ -249,6 +253,14 @@ def _triton_forward(parts, reduction):
 
 def triton_cdiv(a: int, b: int) -> int:
     return -(-a // b)
+
+
+def _pow2_ceil(v: int) -> int:
+    return 1 << (v - 1).bit_length()
+
+
+def _pow2_floor(v: int) -> int:
+    return 1 << (v.bit_length() - 1)
 
 
 def _forward(parts, reduction):
