@@ -1,7 +1,8 @@
 """Turn results JSON into the README's Markdown tables and log-log PNG plots.
 
     python -m bench.render bench/results/<device>.json [more.json ...] \
-        [--markdown table.md] [--plots DIR] [--overview overview.png]
+        [--markdown table.md] [--plots DIR] [--overview overview.png] [--summary-only] \
+        [--merge merged.json]
 
 One table per op family and device: a row per case and shape, the median time of every
 provider, fastgan's speedup over the baseline (eager reference / plain PyTorch), its achieved
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from .report import case_key, derive
 
-__all__ = ["render", "markdown", "summary", "targets", "plot", "main"]
+__all__ = ["render", "markdown", "summary", "targets", "plot", "merge", "main"]
 
 _SHORT = {"ok": None, "OOM": "OOM", "skip": "skip", "error": "error", "budget": "—"}
 
@@ -289,6 +290,24 @@ def render(docs: list[dict], markdown: Path | None = None, plots: Path | None = 
     return text
 
 
+def merge(docs: list[dict]) -> dict:
+    """One document from several runs on the same device: each later run's op families
+    replace the earlier runs' results for those families (e.g. a second GPU call that re-ran
+    only ``mmd``). Peaks and header fields come from the first document."""
+    import copy
+
+    out = copy.deepcopy(docs[0])
+    for doc in docs[1:]:
+        if doc.get("device") != out.get("device"):
+            raise ValueError(f"cannot merge results of {doc.get('device')!r} into {out.get('device')!r}")
+        ops = {r["op"] for r in doc["results"]}
+        out["results"] = [r for r in out["results"] if r["op"] not in ops] + copy.deepcopy(doc["results"])
+        for op in ops:
+            out.get("skipped_ops", {}).pop(op, None)
+        out.setdefault("merged_from", []).append({"date": doc.get("date"), "ops": sorted(ops)})
+    return derive(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.render", description=__doc__.split("\n\n")[0])
     p.add_argument("json", nargs="+", help="results files written by the runner")
@@ -297,8 +316,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--overview", default=None, help="one PNG with every panel (single input file)")
     p.add_argument("--summary-only", action="store_true",
                    help="only the device line and the short table (the README's form)")
+    p.add_argument("--merge", default=None, metavar="OUT.json",
+                   help="merge the inputs (same device; later runs replace earlier runs' op "
+                        "families) into OUT.json, then render that")
     args = p.parse_args(argv)
     docs = [json.loads(Path(f).read_text()) for f in args.json]
+    if args.merge:
+        docs = [merge(docs)]
+        Path(args.merge).write_text(json.dumps(docs[0], indent=1, default=str))
     text = render(docs, markdown=args.markdown, plots=args.plots, overview=args.overview,
                   full=not args.summary_only)
     if args.markdown is None:

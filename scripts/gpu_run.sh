@@ -25,14 +25,16 @@
 # FASTGAN_GPU_BENCH_OPS=random,mmd,... limits the bench to some op families (default: all);
 # FASTGAN_GPU_TESTS="tests/test_mmd.py ..." limits the tests (default: tests);
 # FASTGAN_GPU_BENCH_MODE=quick|dry shrinks the bench grid (default: full);
-# FASTGAN_GPU_SKIP_INSTALL=1 skips step 2 (the package is already installed).
+# FASTGAN_GPU_SKIP_INSTALL=1 skips step 2 (the package is already installed), and
+# FASTGAN_GPU_TEST_S=0 skips the tests: e.g. a second call on a still-warm machine that only
+# benches more op families (merge its JSON: python -m bench.render a.json b.json --merge m.json).
 set -u
 
 DRY=0
 for arg in "$@"; do
     case "$arg" in
         --dry-run) DRY=1 ;;
-        -h|--help) sed -n '2,28p' "$0" | cut -c3-; exit 0 ;;
+        -h|--help) sed -n '2,30p' "$0" | cut -c3-; exit 0 ;;
         *) echo "gpu_run.sh: unknown argument '$arg' (use --dry-run or --help)" >&2; exit 2 ;;
     esac
 done
@@ -97,7 +99,7 @@ step() {
     local t0 rc status
     t0=$(date +%s)
     if [ "$limit" -le 0 ]; then
-        STEPS+="  $(printf '%-10s' "$name") SKIPPED (no time left)\n"
+        STEPS+="  $(printf '%-10s' "$name") SKIPPED (time limit ${limit} s)\n"
         write_summary
         return 0
     fi

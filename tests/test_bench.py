@@ -356,3 +356,32 @@ def test_gpu_script_goes_on_after_failing_steps(tmp_path):
     assert "FAILED (exit 2)" in steps["bench"]  # runner: unknown op
     assert "skipped: no results JSON" in steps["render"]
     assert "unknown op(s) no_such_op" in (out / "run.log").read_text()
+
+
+def test_merge_replaces_rerun_op_families(tmp_path):
+    from bench.render import main as render_main, merge
+
+    def doc(device, date, rows, skipped=None):
+        return {"device": device, "device_type": "cuda", "mode": "full", "date": date,
+                "versions": {}, "peaks": {"bandwidth_gbs": 10.0}, "skipped_ops": skipped or {},
+                "results": [dict(op=op, case="c", series="s", size=1, shape={"n": 1}, dtype="float32",
+                                 provider=p, status="ok", median_ms=ms, baseline="eager",
+                                 bound="bandwidth", bytes=1e9) for op, p, ms in rows]}
+
+    first = doc("G", "d1", [("mmd", "fastgan", 1.0), ("mmd", "eager", 2.0), ("random", "fastgan", 5.0)],
+                skipped={"sample": "missing"})
+    second = doc("G", "d2", [("mmd", "fastgan", 0.5), ("sample", "fastgan", 3.0)])
+    m = merge([first, second])
+    got = sorted((r["op"], r["provider"], r["median_ms"]) for r in m["results"])
+    assert got == [("mmd", "fastgan", 0.5), ("random", "fastgan", 5.0), ("sample", "fastgan", 3.0)]
+    assert m["skipped_ops"] == {} and m["merged_from"] == [{"date": "d2", "ops": ["mmd", "sample"]}]
+    assert first["results"][0]["median_ms"] == 1.0  # inputs untouched
+    with pytest.raises(ValueError, match="cannot merge results of 'H'"):
+        merge([first, doc("H", "d3", [])])
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(first))
+    b.write_text(json.dumps(second))
+    assert render_main([str(a), str(b), "--merge", str(tmp_path / "m.json"),
+                        "--markdown", str(tmp_path / "m.md")]) == 0
+    assert len(json.loads((tmp_path / "m.json").read_text())["results"]) == 3
+    assert "**GPU: G**" in (tmp_path / "m.md").read_text()
