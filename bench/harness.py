@@ -159,8 +159,10 @@ def cycle_call(fn: Callable, inputs: list) -> Callable[[], Any]:
     return call
 
 
-def _free(device: torch.device) -> None:
-    gc.collect()
+def _free(device: torch.device, collect: bool = False) -> None:
+    # a full gc pass costs tens of ms: only after a failure (tracebacks hold tensors alive)
+    if collect:
+        gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
 
@@ -265,5 +267,5 @@ def measure(case: Case, provider: str, device: torch.device, *, target_s: float 
             res.message = "".join(tb).strip()[:500]
     finally:
         fn = None
-        _free(device)
+        _free(device, collect=res.status != "ok")
     return res
