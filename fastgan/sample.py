@@ -27,6 +27,7 @@ broadcasting. Parameters are used in float64.
 """
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 
@@ -311,25 +312,43 @@ def _parametric(family: str, size, params: dict, generator, device, dtype, valid
                 raise ValueError(f"{k} has shape {tuple(v.shape)}; expected a scalar or a per-row tensor "
                                  f"of shape ({rows},) or ({rows}, 1) for size {shape} (rows = size[0])")
     n = numel // rows if rows else 0
-    cols = {}
-    for k, v in all_params.items():
-        if isinstance(v, torch.Tensor):
-            cols[k] = v.detach().to(torch.float64).reshape(-1).expand(rows)
-        else:
-            cols[k] = torch.full((rows,), float(v), dtype=torch.float64, device=device)
-    _check_params(family, all_params, cols, validate)
-    if truncation is not None:
-        tau = cols.pop("truncation")
-        cols["a"] = cols["mean"] - tau * cols["std"]
-        cols["b"] = cols["mean"] + tau * cols["std"]
-    if numel == 0:
-        return torch.empty(shape, dtype=dtype, device=device)
-    _ops.check_total(rows, n)
-    code, names = _ops.FAMILIES[family]
-    table = _ops.parametric_rows(family, [cols[k] for k in names])
+    if not tensors:  # all numbers: checked in Python, one cached (1, W) row per device
+        _check_params(family, all_params, None, validate)
+        if numel == 0:
+            return torch.empty(shape, dtype=dtype, device=device)
+        _ops.check_total(rows, n)
+        table = _scalar_rows(family, tuple(float(v) for v in all_params.values()),
+                             truncation is not None, str(device))
+    else:
+        cols = {k: (v.detach().to(torch.float64).reshape(-1).expand(rows) if isinstance(v, torch.Tensor)
+                    else torch.full((rows,), float(v), dtype=torch.float64, device=device))
+                for k, v in all_params.items()}
+        _check_params(family, all_params, cols, validate)
+        if numel == 0:
+            return torch.empty(shape, dtype=dtype, device=device)
+        _ops.check_total(rows, n)
+        table = _family_rows(family, cols, truncation is not None)
+    code = _ops.FAMILIES[family][0]
     seeds = _ops.seed_args(generator, rows * n)
     out = torch.ops.fastgan.sample_parametric(table, code, n, *seeds, _kernel_dtype(dtype))
     return out.to(dtype).reshape(shape)
+
+
+def _family_rows(family: str, cols: dict, truncated: bool) -> torch.Tensor:
+    if truncated:  # the truncation trick: bounds mean ∓ τ·std, in float64
+        tau = cols.pop("truncation")
+        cols["a"] = cols["mean"] - tau * cols["std"]
+        cols["b"] = cols["mean"] + tau * cols["std"]
+    return _ops.parametric_rows(family, [cols[k] for k in _ops.FAMILIES[family][1]])
+
+
+@functools.lru_cache(maxsize=64)
+def _scalar_rows(family: str, values: tuple, truncated: bool, device: str) -> torch.Tensor:
+    # Scalar parameters: the row is built on the host (same float64 math as tensor parameters)
+    # and copied to the device once; latents drawn every training step reuse it.
+    names = list(_ops.FAMILIES[family][1]) if not truncated else ["mean", "std", "truncation"]
+    cols = {k: torch.tensor([v], dtype=torch.float64) for k, v in zip(names, values)}
+    return _family_rows(family, cols, truncated).to(device)
 
 
 # (parameter, test on float64 values that must hold, message)
