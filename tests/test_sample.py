@@ -413,8 +413,8 @@ def test_latent_truncation_and_samples_in_bounds():
     # numbers (a cached host-built row) and one-element tensors (device math) agree bitwise
     assert torch.equal(z, fs.normal(64, 33, truncation=torch.tensor(0.5), std=torch.ones(1), generator=gen(3)))
     assert torch.equal(fs.truncated_normal(9, 7, a=-0.3, b=2.0, mean=0.1, std=0.7, generator=gen(4)),
-                       fs.truncated_normal(9, 7, a=torch.full((9,), -0.3), b=2.0, mean=0.1,
-                                           std=torch.full((9, 1), 0.7), generator=gen(4)))
+                       fs.truncated_normal(9, 7, a=torch.full((9,), -0.3, dtype=torch.float64), b=2.0, mean=0.1,
+                                           std=torch.full((9, 1), 0.7, dtype=torch.float64), generator=gen(4)))
     lo = torch.tensor([-8.0, 3.0, 7.9999, -1e-9])
     hi = torch.tensor([-7.0, 8.0, 8.0, 1e-9])
     x = fs.truncated_normal(4, 300, a=lo, b=hi, generator=gen(9))
