@@ -115,6 +115,7 @@ def train_builtin(model: str, data: str, *, out: str | Path, steps: int | None =
     steps = steps if steps is not None else preset["steps"]
     batch_size = batch_size if batch_size is not None else preset["batch_size"]
     config.update(steps=steps, batch_size=batch_size, seed=seed, amp=amp, lr_schedule=lr_schedule)
+    torch.manual_seed(seed)  # the networks' initial weights: reproducible runs
     trainer = build_trainer(config, dataset.dim, device=device, seed=seed, amp=amp)
     trainer.config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in config.items()}
     out = Path(out)
