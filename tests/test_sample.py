@@ -11,6 +11,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import special, stats
 
 import fastgan
@@ -426,6 +428,27 @@ def test_validate_false_skips_tensor_checks():
     with pytest.raises(ValueError, match="std must be finite and > 0"):
         fs.normal(2, 3, std=bad)
     fs.normal(2, 3, std=bad.abs() + 1, validate=False)
+
+
+@settings(max_examples=40, deadline=None)
+@given(a=st.floats(-40.0, 39.0), width=st.floats(1e-6, 30.0), mean=st.floats(-5.0, 5.0),
+       std=st.floats(0.01, 10.0))
+def test_truncated_normal_property(a, width, mean, std):
+    b = a + width
+    x = fs.truncated_normal(2, 33, a=a, b=b, mean=mean, std=std, generator=gen(6), dtype=torch.float64)
+    assert torch.isfinite(x).all() and (x >= a).all() and (x <= b).all()
+    assert torch.equal(x, ref.truncated_normal(2, 33, a=a, b=b, mean=mean, std=std, generator=gen(6),
+                                               dtype=torch.float64))
+
+
+@settings(max_examples=40, deadline=None)
+@given(w=st.lists(st.sampled_from([0.0, 1e-30, 1e-3, 0.5, 1.0, 7.0, 1e20]), min_size=1, max_size=12))
+def test_categorical_property(w):
+    t = torch.tensor(w, dtype=torch.float64)
+    if t.sum() <= 0:
+        t[-1] = 1.0
+    idx = fs.categorical(t, 64, generator=gen(8))
+    assert (t[idx] > 0).all() and torch.equal(idx, ref.categorical(t, 64, generator=gen(8)))
 
 
 # ---------------------------------------------------------------------------------- bad input
