@@ -25,6 +25,8 @@
 # FASTGAN_GPU_BENCH_OPS=random,mmd,... limits the bench to some op families (default: all);
 # FASTGAN_GPU_TESTS="tests/test_mmd.py ..." limits the tests (default: tests);
 # FASTGAN_GPU_BENCH_MODE=quick|dry shrinks the bench grid (default: full);
+# Wheels in .whl/ (or FASTGAN_GPU_WHEELS) are installed into a private folder on PYTHONPATH
+# first: carry pykeops + keopscore that way for the KeOps baseline (not on the machine's image).
 # FASTGAN_GPU_SKIP_INSTALL=1 skips step 2 (the package is already installed), and
 # FASTGAN_GPU_TEST_S=0 skips the tests: e.g. a second call on a still-warm machine that only
 # benches more op families (merge its JSON: python -m bench.render a.json b.json --merge m.json).
@@ -34,7 +36,7 @@ DRY=0
 for arg in "$@"; do
     case "$arg" in
         --dry-run) DRY=1 ;;
-        -h|--help) sed -n '2,30p' "$0" | cut -c3-; exit 0 ;;
+        -h|--help) sed -n '2,32p' "$0" | cut -c3-; exit 0 ;;
         *) echo "gpu_run.sh: unknown argument '$arg' (use --dry-run or --help)" >&2; exit 2 ;;
     esac
 done
@@ -152,6 +154,14 @@ if [ "$DRY" = 0 ] && ! grep -q "^device: .*| SMs" "$WORK/device.txt"; then
     echo "WARNING: no CUDA device visible; tests and bench ran on CPU" >>"$WORK/device.txt"
 fi
 write_summary
+
+# 1b. extra wheels carried along (e.g. pykeops + keopscore for the KeOps baseline) ----------
+WHEELS_DIR="${FASTGAN_GPU_WHEELS:-$ROOT/.whl}"
+if ls "$WHEELS_DIR"/*.whl >/dev/null 2>&1; then
+    step wheels 90 "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+        --upgrade --target "$WORK/site" "$WHEELS_DIR"/*.whl
+    export PYTHONPATH="$WORK/site${PYTHONPATH:+:$PYTHONPATH}"
+fi
 
 # 2. install -------------------------------------------------------------------------------
 if [ "$DRY" = 1 ] || [ "${FASTGAN_GPU_SKIP_INSTALL:-0}" = 1 ]; then
