@@ -8,8 +8,10 @@ Stream and reproducibility. A call producing R rows of n samples reserves R·n v
 (``ceil(R·n / 4)`` counters, as ``fastgan.rand(R, n)`` does); sample (r, i) uses uniform
 j = r·n + i of that draw. Hence, for the same generator state,
 ``fastgan.rand(R, n)`` followed by the F⁻¹ of ``fastgan.reference.sample`` gives the same samples:
-bit-identical integer outputs (categorical) on the CPU path, the Triton interpreter and the GPU,
-and float outputs within a few ulp (transcendental functions differ slightly between libraries).
+bit-identical integer outputs (categorical) on the CPU path, the Triton interpreter and the GPU
+(the tables are exact float64 integers, so no summation order matters), and float outputs within
+a few ulp (transcendental functions differ slightly between libraries). The CPU path *is*
+"uniforms + reference F⁻¹"; the kernels evaluate the same formulas in float64.
 
 Uniform edge cases. ``u`` (Triton's uint32 -> float32 map) lies in [0, 1 - 2**-24]: it can be 0,
 never 1. Families whose F⁻¹(0) is -inf (normal, truncated normal, laplace, logistic, cauchy) use
