@@ -73,6 +73,8 @@ def _versions() -> dict:
         out["git"] = rev.stdout.strip() or None
     except Exception:  # noqa: BLE001
         out["git"] = None
+    # a copy of the tree without .git (a lent GPU machine) can still name its commit
+    out["git"] = os.environ.get("FASTGAN_GIT_REV") or out["git"]
     return out
 
 

@@ -25,6 +25,7 @@
 # FASTGAN_GPU_BENCH_OPS=random,mmd,... limits the bench to some op families (default: all);
 # FASTGAN_GPU_TESTS="tests/test_mmd.py ..." limits the tests (default: tests);
 # FASTGAN_GPU_BENCH_MODE=quick|dry shrinks the bench grid (default: full);
+# FASTGAN_GIT_REV=<commit> records the commit when .git does not travel with the tree.
 # Wheels in .whl/ (or FASTGAN_GPU_WHEELS) are installed into a private folder on PYTHONPATH
 # first: carry pykeops + keopscore that way for the KeOps baseline (not on the machine's image).
 # FASTGAN_GPU_SKIP_INSTALL=1 skips step 2 (the package is already installed), and
@@ -36,7 +37,7 @@ DRY=0
 for arg in "$@"; do
     case "$arg" in
         --dry-run) DRY=1 ;;
-        -h|--help) sed -n '2,32p' "$0" | cut -c3-; exit 0 ;;
+        -h|--help) sed -n '2,33p' "$0" | cut -c3-; exit 0 ;;
         *) echo "gpu_run.sh: unknown argument '$arg' (use --dry-run or --help)" >&2; exit 2 ;;
     esac
 done
@@ -76,7 +77,7 @@ write_summary() {
     {
         echo "fastgan GPU verification ($( [ $DRY = 1 ] && echo 'DRY RUN on CPU' || echo 'GPU run' ))"
         echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)   elapsed: $(elapsed) s of $TOTAL_S s"
-        echo "git: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+        echo "git: ${FASTGAN_GIT_REV:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
         [ -f "$WORK/device.txt" ] && cat "$WORK/device.txt"
         echo
         echo "steps:"
@@ -202,7 +203,7 @@ else
     # the runner spends BUDGET-20 s on timings and stops cleanly; the limit is the backstop
     step bench "$BUDGET" "$PY" -m bench --mode "$BENCH_MODE" --ops "$BENCH_OPS" --out-dir "$OUT" --time-budget "$(( BUDGET - 20 ))"
 fi
-awk '/^\[|^  peaks|^wrote|skipped/' "$LOG" | tail -n 30 >"$WORK/bench_tail.txt"
+awk '/^===== \[bench\]/{on=1} on && /^\[|^  peaks|^wrote|skipped|not run/' "$LOG" | tail -n 30 >"$WORK/bench_tail.txt"
 write_summary
 
 # 5. render --------------------------------------------------------------------------------
@@ -219,8 +220,12 @@ fi
 cp "$LOG" "$WORK/run.log" 2>/dev/null
 tar czf "$OUT/extras.tar.gz" -C "$WORK" plots $(cd "$WORK" && ls junit.xml 2>/dev/null) run.log 2>/dev/null
 write_summary
+# the short tables (summary, targets) then the summary last: the device tool returns the tail
+if [ -f "$OUT/bench_table.md" ]; then
+    echo
+    awk '/^#### /{exit} {print}' "$OUT/bench_table.md"
+fi
 echo
 cat "$SUMMARY"
-[ -f "$OUT/bench_table.md" ] && { echo; cat "$OUT/bench_table.md"; }
 rm -rf "$WORK"
 exit 0
