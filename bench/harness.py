@@ -206,7 +206,8 @@ def measure(case: Case, provider: str, device: torch.device, *, target_s: float 
 
     target_s: wall time to aim for per provider (CPU reps, CUDA do_bench rep window).
     slow_s: calls slower than this are timed with a few CUDA events instead of do_bench.
-    max_call_s: a call slower than this is recorded from that single timed call.
+    max_call_s: a call slower than this is recorded from that single timed call (after the
+    warm-up call), so a slow provider costs two calls, not a dozen.
     """
     res = Result(op=case.op, case=case.name, series=case.series, size=case.size,
                  shape=dict(case.shape), dtype=case.dtype, provider=provider, status="ok",

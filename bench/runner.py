@@ -216,7 +216,7 @@ def run(device: torch.device, mode: str, ops, *, providers=None, with_compile=No
                 else:
                     r = measure(case, name, device, target_s=target_s,
                                 min_reps=1 if mode == "dry" else 3,
-                                max_call_s=10.0 if mode != "full" else 20.0)
+                                max_call_s={"dry": 10.0, "quick": 3.0, "full": 1.5}[mode])
                 doc["results"].append(r.to_dict())
                 if r.status != "budget":
                     shape = " ".join(f"{k}={v}" for k, v in case.shape.items())
