@@ -64,7 +64,9 @@ def _device_line(doc) -> str:
         peaks.append(f"bf16 {pk['bf16_tflops']:.3g} TFLOP/s")
     if pk.get("tf32_tflops"):
         peaks.append(f"{'tf32' if kind == 'GPU' else 'fp32'} {pk['tf32_tflops']:.3g} TFLOP/s")
-    line = (f"**{kind}: {doc['device']}** — torch {v.get('torch')}, triton {v.get('triton')}, "
+    threads = (f", {doc['cpu_threads']} thread{'s' if doc['cpu_threads'] != 1 else ''}"
+               if kind == "CPU" and doc.get("cpu_threads") else "")
+    line = (f"**{kind}: {doc['device']}**{threads} — torch {v.get('torch')}, triton {v.get('triton')}, "
             f"{doc.get('date', '')[:10]}, mode `{doc.get('mode')}`")
     if peaks:
         line += "; measured peaks: " + ", ".join(peaks)
