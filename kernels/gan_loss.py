@@ -15,10 +15,10 @@ fixed order in one program. No atomics, so the same inputs give the same bits ev
 import triton
 import triton.language as tl
 
-PART_BCE: tl.constexpr = 0     # softplus(l) - y·l, the BCE-with-logits against label y
-PART_HINGE_POS: tl.constexpr = 1  # relu(1 - l): hinge on real logits
-PART_HINGE_NEG: tl.constexpr = 2  # relu(1 + l): hinge on fake logits
-PART_LINEAR: tl.constexpr = 3  # l: Wasserstein critics and the hinge generator
+PART_BCE = tl.constexpr(0)     # softplus(l) - y·l, the BCE-with-logits against label y
+PART_HINGE_POS = tl.constexpr(1)  # relu(1 - l): hinge on real logits
+PART_HINGE_NEG = tl.constexpr(2)  # relu(1 + l): hinge on fake logits
+PART_LINEAR = tl.constexpr(3)  # l: Wasserstein critics and the hinge generator
 
 
 @triton.jit
