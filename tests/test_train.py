@@ -317,3 +317,32 @@ def test_trainer_argument_errors():
         gt.train_step(torch.randn(5, 1))
     with pytest.raises(ValueError, match="out_activation must be one of"):
         mlp_generator(2, 2, out_activation="relu")
+
+
+# ---------------------------------------------------------------------------- examples
+EXAMPLES = __import__("pathlib").Path(__file__).resolve().parent.parent / "examples"
+
+
+def _example(name):
+    import runpy
+
+    path = EXAMPLES / name
+    if not path.is_file():
+        pytest.skip(f"{path} is not in this checkout")
+    return runpy.run_path(str(path))
+
+
+def test_example_optimal_discriminator(tmp_path, capsys):
+    err, loss, optimum = _example("optimal_discriminator_1d.py")["main"](
+        ["--steps", "400", "--out", str(tmp_path)])
+    assert err < 0.1  # trained D close to p_d / (p_d + p_g) where the mass is
+    assert abs(loss - optimum) < 0.01  # BCE at D* = 2 log 2 − 2 JSD
+    assert (tmp_path / "optimal_discriminator.png").is_file()
+
+
+def test_example_direct_vs_adversarial(tmp_path, capsys):
+    _example("direct_vs_adversarial_1d.py")["main"](["--steps", "40", "--eval-every", "20",
+                                                     "--batch-size", "64", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "direct (GMMN)      final" in out and "adversarial (GAN)  final" in out
+    assert (tmp_path / "direct_vs_adversarial.png").is_file()
