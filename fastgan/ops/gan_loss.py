@@ -1,9 +1,14 @@
 """GAN losses from logits: input checks, the fused-kernel launcher, autograd and the public ops.
 
-One pass reads the logits once and writes the loss and the gradient (scaled for the reduction);
-backward only multiplies the saved gradient by grad_output, and returns it untouched when
-grad_output is 1. Both ops are registered with ``torch.library`` (``fastgan::discriminator_loss``
-and ``fastgan::generator_loss``), so they work under ``torch.compile(fullgraph=True)``.
+One pass reads the logits once and writes the loss and the gradient (scaled for the reduction)
+into fresh buffers (never into the inputs: Liger#272). Backward only multiplies the saved
+gradient by grad_output, and returns the saved gradient itself when grad_output is 1 (checked
+on CPU always, on CUDA from 1M elements up, where skipping a pass outweighs a host sync); a
+tensor hook that edits that gradient in place is then caught by autograd's version check on a
+second backward through a retained graph. fp16 gradients are saved in fp32 until backward.
+Both ops are registered with ``torch.library`` (``fastgan::discriminator_loss`` and
+``fastgan::generator_loss``), which ``torch.compile(fullgraph=True)`` traces; eager calls use an
+equivalent ``torch.autograd.Function`` with less dispatch overhead.
 
 Backends: CUDA tensors run the Triton kernels of ``fastgan.kernels.gan_loss``; CPU tensors run
 the same math in PyTorch unless the Triton backend is forced (then the kernels run in Triton's
