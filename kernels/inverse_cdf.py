@@ -25,8 +25,8 @@ from .random import stream_block, uint_to_uniform
 #   5 normal       mean, std, a, b, alpha, beta, log_lo, r_lo, log_hi, r_hi, phi_lo, phi_hi
 #                  (truncated to [a, b]; ±inf bounds for the plain normal; see
 #                  normal_row_constants in the reference; phi_* = exp(log_*))
-P_MIN: tl.constexpr = 2.3283064365386963e-10  # 2**-32: u = 0 is raised to this where F⁻¹(0) = -inf
-PI: tl.constexpr = 3.141592653589793
+P_MIN = tl.constexpr(2.3283064365386963e-10)  # 2**-32: u = 0 is raised to this where F⁻¹(0) = -inf
+PI = tl.constexpr(3.141592653589793)
 
 
 @triton.jit

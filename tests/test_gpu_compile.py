@@ -1,0 +1,34 @@
+"""The RNG and sampler kernels compile for sm_80/sm_90 (no GPU needed; see helpers.compile_for_gpu)."""
+from helpers import compile_for_gpu
+
+_BODY = '''
+from fastgan.kernels import random as R, inverse_cdf as S
+
+def types(dtype):
+    def t(n):
+        if n == "out_ptr":
+            return "*" + dtype
+        if n.endswith("_ptr"):
+            return {"rows_ptr": "*fp64", "cdf_ptr": "*fp64", "sup_ptr": "*fp32"}.get(n, "*i64")
+        return "i64" if n in ("n", "N") else "i32"
+    return t
+
+count = 0
+for kind, dtype in [(0, "i32"), (1, "fp32"), (2, "fp64"), (3, "fp32"), (4, "fp64")]:
+    build(R.fill_kernel, types(dtype), dict(KIND=kind, BLOCK=1024))
+    count += 1
+for family in range(6):  # fastgan.ops.sample.FAMILIES
+    build(S.parametric_kernel, types("fp32" if family % 2 else "fp64"), dict(FAMILY=family, W=12, BLOCK=256),
+          cc=80 if family % 2 else 90)
+    count += 1
+for mode, dtype in [(0, "i64"), (1, "fp32")]:
+    build(S.tabulated_kernel, types(dtype), dict(MODE=mode, BLOCK=256))
+    count += 1
+print("compiled", count)
+'''
+
+
+def test_random_and_sampler_kernels_compile_for_gpus():
+    proc = compile_for_gpu(_BODY)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "compiled" in proc.stdout and int(proc.stdout.split()[-1]) == 13, proc.stdout
