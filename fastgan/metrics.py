@@ -37,7 +37,8 @@ def kid(real_features: torch.Tensor, fake_features: torch.Tensor, *, subsets: in
     replacement (:func:`kid_subset_indices`) from the real and the fake features, the unbiased
     MMD² with the polynomial kernel k(a, b) = (γ⟨a, b⟩ + coef)^degree, γ = 1/D by default:
 
-        KID_s = (Σ_{i≠i'} k(r_i, r_i') + Σ_{j≠j'} k(f_j, f_j')) / (m(m−1)) − 2 Σ_{i,j} k(r_i, f_j) / m²
+        KID_s = (Σ_{i≠i'} k(r_i, r_i') + Σ_{j≠j'} k(f_j, f_j')) / (m(m−1))
+                − 2 Σ_{i,j} k(r_i, f_j) / m²
 
     Returns ``(mean, std)`` over the subsets, std with ``unbiased=False``; 0-d tensors, float64
     for float64 features else float32. Not differentiable.

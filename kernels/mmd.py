@@ -156,7 +156,8 @@ def mmd_fused_kernel(
         offs_n = n0 + tl.arange(0, BLOCK_N)
         mask_n = offs_n < col_hi
         if USE_IDX:
-            zrow_n = tl.load(idx_ptr + pid_b * stride_ib + offs_n, mask=mask_n, other=0).to(tl.int64)
+            zrow_n = tl.load(idx_ptr + pid_b * stride_ib + offs_n, mask=mask_n,
+                             other=0).to(tl.int64)
         else:
             zrow_n = offs_n.to(tl.int64)
 

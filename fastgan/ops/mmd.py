@@ -27,7 +27,7 @@ _LOG2E = 1.4426950408889634
 _LN2 = 0.6931471805599453
 _MEDIAN_CAP = 4096
 # elements per (rows × columns) temporary of the PyTorch path: a few of these live at once
-_TORCH_BUDGET = 1 << 22
+_TORCH_BUDGET = 1 << 18
 
 
 # ----------------------------------------------------------------------------------------------
@@ -143,39 +143,36 @@ def _consts(kernel: str, sigmas, device) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------------
 # the two backends: per-row sums (B, 2, P) and the gradient (P, D)
 # ----------------------------------------------------------------------------------------------
-def _torch_transform(d, s, consts, kernel, degree, gamma, coef, grad):
-    if kernel == 3:
-        t = gamma * s + coef
-        tm1 = t ** (degree - 1)
-        return tm1 * t, ((degree * gamma) * tm1 if grad else None)
-    if kernel == 4:
-        r = d.sqrt()
-        g = None
-        if grad:
-            pos = r > 0
-            g = torch.where(pos, -0.5 / torch.where(pos, r, torch.ones_like(r)), torch.zeros_like(r))
-        return -r, g
+def _torch_transform(d, s, cs, kernel, degree, gamma, coef, grad):
+    """(k, dk/dd or dk/ds) elementwise, as kernels/mmd.py's _transform; reuses d and s."""
+    if kernel == _POLY:
+        t = s.mul_(gamma).add_(coef)
+        tm1 = t.pow(degree - 1) if degree > 1 else torch.ones_like(t)
+        g = tm1 * (degree * gamma) if grad else None
+        return tm1.mul_(t), g
+    if kernel == 4:  # energy
+        r = d.sqrt_()
+        g = torch.where(r > 0, r.reciprocal().mul_(-0.5), 0.0) if grad else None
+        return r.neg_(), g
     k = torch.zeros_like(d)
     g = torch.zeros_like(d) if grad else None
     if kernel == 1:
         r = d.sqrt()
-        pos = r > 0
-        inv2r = torch.where(pos, 0.5 / torch.where(pos, r, torch.ones_like(r)), torch.zeros_like(r))
-    for c in consts.to(d.dtype).unbind():
+        inv2r = torch.where(r > 0, r.reciprocal().mul_(0.5), 0.0) if grad else None
+    for c in cs:
         if kernel == 0:
-            kj = torch.exp2(c * d)
+            kj = torch.mul(d, c).exp2_()
             if grad:
-                g += (c * _LN2) * kj
+                g.add_(kj, alpha=c * _LN2)
         elif kernel == 1:
-            kj = torch.exp2(c * r)
+            kj = torch.mul(r, c).exp2_()
             if grad:
-                g += (c * _LN2) * kj * inv2r
+                g.addcmul_(kj, inv2r, value=c * _LN2)
         else:
-            u = 1.0 + c * d
-            kj = u.rsqrt()
+            kj = torch.mul(d, c).add_(1.0).rsqrt_()
             if grad:
-                g += (-0.5 * c) * kj / u
-        k += kj
+                g.add_(kj.pow(3), alpha=-0.5 * c)
+        k.add_(kj)
     return k, g
 
 
@@ -184,6 +181,7 @@ def _torch_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclud
     """Chunked PyTorch: O(P·chunk) memory, row chunks of one block of Z against the other."""
     p = zc.shape[0]
     wA, wB, wC = weights
+    cs = consts.tolist()  # host floats (one sync on CUDA, none on CPU)
     segs = ((0, n), (n, p))
     rows = torch.zeros(2, p, dtype=torch.float64, device=zc.device)
     grad = torch.zeros_like(zc) if compute_grad else None
@@ -193,33 +191,32 @@ def _torch_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclud
                 continue
             zcol = zc[c_lo:c_hi]
             om = (wA if bi == 0 else wB) if bi == bj else wC
+            want_grad = compute_grad and om != 0.0
             chunk = max(1, _TORCH_BUDGET // (c_hi - c_lo))
             for r0 in range(r_lo, r_hi, chunk):
                 r1 = min(r_hi, r0 + chunk)
                 zr = zc[r0:r1]
-                s = zr @ zcol.T
-                d = None
-                diag = None
-                if bi == bj:
-                    ar = torch.arange(r0, r1, device=zc.device)
-                    diag = ar[:, None] == torch.arange(c_lo, c_hi, device=zc.device)[None, :]
-                if kernel != _POLY:
-                    d = (sq[r0:r1, None] + sq[None, c_lo:c_hi] - 2.0 * s).clamp_min(0.0)
-                    if diag is not None:
-                        d = d.masked_fill(diag, 0.0)
-                k, g = _torch_transform(d, s, consts, kernel, degree, gamma, coef,
-                                        compute_grad and om != 0.0)
-                if exclude_diag and diag is not None:
-                    k = k.masked_fill(diag, 0.0)
+                d = s = None
+                if kernel == _POLY:
+                    s = zr @ zcol.T
+                else:  # d = ‖z_r‖² + ‖z_c‖² − 2⟨z_r, z_c⟩, clamped at 0 (NaN stays NaN)
+                    d = torch.addmm(sq[None, c_lo:c_hi], zr, zcol.T, alpha=-2.0)
+                    d.add_(sq[r0:r1, None]).clamp_min_(0.0)
+                    if bi == bj:  # (i, r0 − c_lo + i) is the diagonal of Z: exactly 0
+                        d.diagonal(r0 - c_lo).fill_(0.0)
+                k, g = _torch_transform(d, s, cs, kernel, degree, gamma, coef, want_grad)
+                if exclude_diag and bi == bj:
+                    k.diagonal(r0 - c_lo).fill_(0.0)
                     if g is not None:
-                        g = g.masked_fill(diag, 0.0)
+                        g.diagonal(r0 - c_lo).fill_(0.0)
                 rows[bj, r0:r1] = k.sum(1, dtype=torch.float64)
                 if g is not None:
-                    w = g * om
+                    w = g.mul_(om)
+                    gc = grad[r0:r1]
                     if kernel == _POLY:
-                        grad[r0:r1] += 2.0 * (w @ zcol)
+                        gc.addmm_(w, zcol, alpha=2.0)
                     else:
-                        grad[r0:r1] += 4.0 * (zr * w.sum(1, keepdim=True) - w @ zcol)
+                        gc.addmm_(w, zcol, alpha=-4.0).add_(zr * w.sum(1, keepdim=True), alpha=4.0)
     return rows[None], grad
 
 
@@ -256,7 +253,7 @@ def _triton_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclu
         # no register spills on sm_90 (ptxas -v over these configurations, Triton 3.9)
         bm, bn, warps, stages = _CUDA_BLOCKS[(compute_grad, bk if single else 0)]
     else:  # the interpreter: fewer, larger blocks run faster
-        bm, bn, warps, stages = 32, 16, 4, 1  # BLOCK_M != BLOCK_N as on the GPU
+        bm, bn, warps, stages = 64, 32, 4, 1  # BLOCK_M != BLOCK_N as on the GPU
     n_v = triton_cdiv(d, bdv) if compute_grad else 1
     rows = torch.full((batch, 2, p), float("nan"), dtype=torch.float32, device=zc.device)
     if compute_grad:
@@ -312,6 +309,8 @@ def _fused(x, y, consts, kernel, degree, gamma, coef, wA, wB, wC, exclude_diag, 
         prec = "ieee" if x.dtype == torch.float64 else precision
         rows, grad = _triton_fused(*args, prec, square_mask=square_mask)
     else:
+        # no squarings on the CPU: repeated squaring walks through denormals, which x86
+        # handles in microcode (≈5× slower overall); GPUs square denormals at full speed
         rows, grad = _torch_fused(*args)
     r = rows[0].double()
     sums = torch.stack([r[0, :n].sum(), r[1, n:].sum(), r[1, :n].sum()])
@@ -393,7 +392,7 @@ def _resolve(x, y, kernel, bandwidth, degree, gamma, coef, precision, allow_medi
 def kernel_sums(x: torch.Tensor, y: torch.Tensor, *, kernel: str = "gaussian", bandwidth=1.0,
                 estimator: str = "unbiased", degree: int = 3, gamma: float | None = None,
                 coef: float = 1.0, precision: str = "tf32"):
-    """The three raw kernel sums ``(Σ_{i≠i'} k(x_i, x_i'), Σ_{j≠j'} k(y_j, y_j'), Σ_{i,j} k(x_i, y_j))``.
+    """The three raw kernel sums (Σ_{i≠i'} k(x_i, x_i'), Σ_{j≠j'} k(y_j, y_j'), Σ_{i,j} k(x_i, y_j)).
 
     With ``estimator="biased"`` the first two include the diagonal (i = i'). Same kernels and
     arguments as :func:`mmd`; float64 0-d tensors; not differentiable (use :func:`mmd` or

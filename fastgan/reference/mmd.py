@@ -8,9 +8,6 @@ laplacian and energy kernels at distance 0.
 """
 from __future__ import annotations
 
-import math
-from typing import Sequence
-
 import torch
 
 __all__ = ["kernel_matrix", "kernel_sums", "mmd", "pair_sum", "median_bandwidth", "kid"]
@@ -128,8 +125,8 @@ def kid(real: torch.Tensor, fake: torch.Tensor, real_idx: torch.Tensor, fake_idx
         *, degree: int = 3, gamma: float | None = None, coef: float = 1.0):
     """KID as torchmetrics defines it, on given subset indices (real_idx, fake_idx: (S, m);
     :func:`fastgan.metrics.kid_subset_indices` draws the ones :func:`fastgan.metrics.kid` uses),
-    by a Python loop of dense subset_size² matrices: unbiased MMD² with the polynomial kernel per subset, then
-    (mean, std with unbiased=False)."""
+    by a Python loop of dense subset_size² matrices: unbiased MMD² with the polynomial kernel
+    per subset, then (mean, std with unbiased=False)."""
     scores = []
     for ir, jf in zip(real_idx, fake_idx):
         scores.append(mmd(real[ir], fake[jf], kernel="polynomial", degree=degree, gamma=gamma,
