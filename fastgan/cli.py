@@ -80,8 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--loss", choices=("bce", "hinge", "wasserstein"), default="bce", help="GAN loss")
     t.add_argument("--saturating", action="store_true",
                    help="GAN: minimax generator loss log(1 - D(G(z))) instead of -log D(G(z))")
-    t.add_argument("--label-smoothing", type=float, default=0.0,
-                   help="GAN: real label = 1 - this (e.g. 0.1)")
+    t.add_argument("--label-smoothing", type=float, default=None,
+                   help="GAN: real label = 1 - this (default: 0.1 for digits, else 0)")
     t.add_argument("--d-steps", type=_positive_int, default=1, help="discriminator steps per generator step")
     t.add_argument("--d-clip", type=_positive_float, default=None,
                    help="clip discriminator weights to [-c, c] (WGAN, MMD-GAN)")
@@ -132,10 +132,13 @@ def main(argv: list[str] | None = None) -> int:
         return _bench(argv[1:])
     args = build_parser().parse_args(argv)
     if args.command == "train":
-        if not 0.0 <= args.label_smoothing < 1.0:
+        if args.label_smoothing is not None and not 0.0 <= args.label_smoothing < 1.0:
             build_parser().error(f"--label-smoothing must be in [0, 1), got {args.label_smoothing}")
-        if args.model != "gan" and (args.loss != "bce" or args.saturating or args.label_smoothing):
+        if args.model != "gan" and (args.loss != "bce" or args.saturating
+                                  or args.label_smoothing is not None):
             build_parser().error("--loss, --saturating and --label-smoothing apply to `train gan` only")
+        if args.loss != "bce" and (args.saturating or args.label_smoothing):
+            build_parser().error("--saturating and --label-smoothing apply to --loss bce only")
         import torch
 
         from .train.run import train_builtin

@@ -124,10 +124,17 @@ class TensorDataset(Dataset):
 
     def sample(self, n, *, generator=None, device=None):
         n = _check_n(n)
-        u = _random.rand(n, generator=generator)
+        u = _random.rand(n, generator=generator, device=device)
         idx = (u * self.train.shape[0]).long().clamp_(max=self.train.shape[0] - 1)
-        out = self.train[idx]
-        return out if device is None else out.to(device)
+        return self._train_on(u.device)[idx]
+
+    def _train_on(self, device) -> torch.Tensor:
+        # one copy of the training rows per device, so batches are gathered where they are used
+        cache = self.__dict__.setdefault("_copies", {})
+        key = str(device)
+        if key not in cache:
+            cache[key] = self.train.to(device)
+        return cache[key]
 
     def held_out(self, n=None, *, device=None):
         data = self.test if self.test is not None else self.train

@@ -82,6 +82,8 @@ def test_resume_equals_uninterrupted(tmp_path):
     (["train", "gmmn", "--data", "ring", "--out", "x", "--bandwidth", "1,-2"], "comma-separated positive"),
     (["train", "gmmn", "--data", "ring", "--out", "x", "--loss", "hinge"], "apply to `train gan` only"),
     (["train", "gan", "--data", "ring", "--out", "x", "--label-smoothing", "1.5"], "must be in \\[0, 1\\)"),
+    (["train", "gan", "--data", "ring", "--out", "x", "--loss", "hinge", "--label-smoothing", "0.1"],
+     "apply to --loss bce only"),
     (["train", "vae", "--data", "ring", "--out", "x"], "invalid choice: 'vae'"),
     (["train", "gmmn", "--out", "x"], "the following arguments are required: --data"),
     (["sample", "--n", "3", "--out", "x.png"], "required: --checkpoint"),

@@ -72,7 +72,7 @@ def test_gmmn_ring_covers_modes():
     torch.manual_seed(0)
     t = MMDTrainer(mlp_generator(2, 2, (128, 128)), latent_dim=2,
                    bandwidth=(0.05, 0.1, 0.2, 0.5, 1.0, 2.0), lr=5e-3, rng=0)
-    t.fit(ds, steps=500, batch_size=128, progress=False, lr_schedule="cosine")
+    t.fit(ds, steps=800, batch_size=128, progress=False, lr_schedule="cosine")
     cov = mode_coverage(t.sample(2500), ds.centers, ds.std)
     assert cov["modes_covered"] >= 6, cov
     assert t.history["mmd2"][-1] < 0.1 * t.history["mmd2"][0]
@@ -289,6 +289,8 @@ def test_trainer_argument_errors():
         GANTrainer(g, 3, latent_dim=2)
     with pytest.raises(ValueError, match="loss must be one of"):
         GANTrainer(g, d, latent_dim=2, loss="l2")
+    with pytest.raises(ValueError, match="apply to loss='bce' only"):
+        GANTrainer(g, d, latent_dim=2, loss="hinge", real_label=0.9)
     with pytest.raises(ValueError, match="d_steps must be >= 1"):
         GANTrainer(g, d, latent_dim=2, d_steps=0)
     with pytest.raises(TypeError, match="latent_dim must be an int"):

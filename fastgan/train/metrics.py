@@ -50,21 +50,28 @@ def mode_coverage(samples: torch.Tensor, centers: torch.Tensor, std: float, *,
     }
 
 
-# Held-out MMD uses a fixed Gaussian mixture of bandwidths relative to the held-out data's
-# median pairwise distance, so numbers are comparable across runs of one data set.
-HELDOUT_BANDWIDTHS = (0.25, 0.5, 1.0, 2.0, 4.0)
+# Held-out MMD uses a Gaussian mixture of 6 bandwidths spaced geometrically from the held-out
+# data's median nearest-neighbour distance (fine structure: tight modes, strokes) to twice its
+# median pairwise distance (global shape), so numbers are comparable across runs on one data set.
+HELDOUT_BANDWIDTHS = 6
 
 
 @torch.no_grad()
 def heldout_mmd(samples: torch.Tensor, held_out: torch.Tensor) -> dict:
-    """Unbiased MMD² between generated samples and held-out data, Gaussian kernel with
-    σ ∈ HELDOUT_BANDWIDTHS × (median pairwise distance of the held-out data).
+    """Unbiased MMD² between generated samples (n, D) and held-out data (m, D): Gaussian kernel
+    summed over σ_k = a·(b/a)^(k/5), k = 0..5, with a the median nearest-neighbour distance
+    and b twice the median pairwise distance of (the first 1000 rows of) the held-out data.
     Returns ``{"mmd2": float, "bandwidths": [σ...]}``."""
+    if not isinstance(samples, torch.Tensor) or not isinstance(held_out, torch.Tensor):
+        raise TypeError("samples and held_out must be tensors")
     ref = held_out.detach().float().cpu()
-    gen = samples.detach().float().cpu()
+    gen = samples.detach().float().cpu().reshape(samples.shape[0], -1)
     sub = ref[:1000]
     d = torch.cdist(sub, sub)
     med = float(d[torch.triu(torch.ones_like(d, dtype=torch.bool), diagonal=1)].median())
-    bws = [b * max(med, 1e-6) for b in HELDOUT_BANDWIDTHS]
+    nn_ = float(d.fill_diagonal_(float("inf")).min(dim=1).values.median())
+    lo, hi = max(nn_, 1e-6), max(2 * med, 2e-6)
+    k = HELDOUT_BANDWIDTHS
+    bws = [lo * (hi / lo) ** (i / (k - 1)) for i in range(k)]
     value = _ops.mmd(ref, gen, kernel="gaussian", bandwidth=bws, estimator="unbiased")
     return {"mmd2": float(value), "bandwidths": bws}

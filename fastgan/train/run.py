@@ -37,8 +37,8 @@ PRESETS = {
                  bandwidth=(0.1, 0.2, 0.5, 1.0, 2.0, 4.0), steps=2000, batch_size=256, gan_lr=1e-3,
                  mmd_lr=5e-3),
     "digits": dict(latent_dim=16, hidden=(128, 256), d_hidden=(256, 128), out_activation="sigmoid",
-                   bandwidth=(0.5, 1.0, 2.0, 4.0, 8.0), steps=1500, batch_size=256, gan_lr=2e-4,
-                   mmd_lr=1e-3),
+                   bandwidth=(0.5, 1.0, 2.0, 4.0, 8.0), steps=1500, batch_size=256, gan_lr=1e-3,
+                   mmd_lr=1e-3, label_smoothing=0.1),
 }
 
 
@@ -87,7 +87,7 @@ def evaluate(trainer, dataset, n: int = 2500) -> dict:
 
 def train_builtin(model: str, data: str, *, out: str | Path, steps: int | None = None,
                   batch_size: int | None = None, lr: float | None = None, seed: int = 0,
-                  loss: str = "bce", saturating: bool = False, label_smoothing: float = 0.0,
+                  loss: str = "bce", saturating: bool = False, label_smoothing: float | None = None,
                   d_steps: int = 1, d_clip: float | None = None, amp: str | None = None,
                   device=None, resume: bool = False, checkpoint_every: int = 0,
                   progress: bool = True, bandwidth=None, lr_schedule: str = "cosine") -> dict:
@@ -102,12 +102,15 @@ def train_builtin(model: str, data: str, *, out: str | Path, steps: int | None =
         raise ValueError(f"model must be one of {MODELS}, got {model!r}")
     if data not in PRESETS:
         raise ValueError(f"data must be one of {tuple(PRESETS)}, got {data!r}")
+    preset = PRESETS[data]
+    if label_smoothing is None:
+        label_smoothing = preset.get("label_smoothing", 0.0) if (model, loss) == ("gan", "bce") else 0.0
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
     dataset = _data.load(data)
     device = _dist.init_from_env(device)
-    preset = PRESETS[data]
-    config = dict(preset, model=model, data=data, loss=loss, saturating=saturating,
+    config = {k: v for k, v in preset.items() if k != "label_smoothing"}
+    config.update(model=model, data=data, loss=loss, saturating=saturating,
                   real_label=1.0 - label_smoothing, d_steps=d_steps, d_clip=d_clip)
     config["lr"] = lr if lr is not None else preset["gan_lr" if model == "gan" else "mmd_lr"]
     if bandwidth is not None:

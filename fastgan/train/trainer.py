@@ -361,6 +361,8 @@ class GANTrainer(Trainer):
         self.loss, self.saturating = loss, saturating
         self.real_label = _check_float("real_label", real_label)
         self.fake_label = _check_float("fake_label", fake_label)
+        if loss != "bce" and (self.real_label != 1.0 or self.fake_label != 0.0):
+            raise ValueError(f"real_label/fake_label (label smoothing) apply to loss='bce' only, not {loss!r}")
         self._d_steps = _check_int("d_steps", d_steps)
         self.d_clip = None if d_clip is None else _check_float("d_clip", d_clip, positive=True)
         g_opt = g_optimizer or self._adam(generator, lr, betas, "lr")
