@@ -108,11 +108,17 @@ def test_non_contiguous_inputs(backend, device):
     x = torch.randn(40, 14, device=device)[:, ::2]           # (40, 7), column stride 2
     y = (torch.randn(7, 12, device=device) + 0.5).T          # (12, 7), strides (1, 12)
     assert not x.is_contiguous() and not y.is_contiguous()
+    x.requires_grad_()
+    xc = x.detach().contiguous().requires_grad_()
     with fastgan.backend(backend):
         a = fastgan.mmd(x, y, precision="ieee")
-        b = fastgan.mmd(x.contiguous(), y.contiguous(), precision="ieee")
+        b = fastgan.mmd(xc, y.contiguous(), precision="ieee")
     assert_rel(a, b, 1e-6)
     assert_rel(a, R.mmd(x.double(), y.double()), 1e-5)
+    (ga,) = torch.autograd.grad(a, x)
+    (gb,) = torch.autograd.grad(b, xc)
+    assert ga.shape == x.shape
+    assert_rel(ga, gb, 1e-6)
 
 
 @pytest.mark.parametrize("backend", ["torch", "triton"])
