@@ -478,8 +478,9 @@ def pair_sum(a: torch.Tensor, b: torch.Tensor, *, kernel: str = "gaussian", band
     """Σ_i Σ_j k(a_i, b_j) over all pairs (diagonal included when a is b), differentiable.
 
     The building block of a sharded MMD: each process sums its shard against the gathered
-    batches and the pieces are combined with the 1/(N(N−1)), 1/(M(M−1)), −2/(NM) weights
-    (for the unbiased estimator subtract the diagonal, N·k(0) = N for gaussian/laplacian/imq).
+    batches and the pieces are combined with the 1/(N(N−1)), 1/(M(M−1)), −2/(NM) weights.
+    For the unbiased estimator subtract the diagonal Σ_i k(x_i, x_i): N·(number of σ) for
+    gaussian/laplacian/imq, 0 for energy, Σ_i (γ‖x_i‖² + coef)^degree for polynomial.
     Same kernels as :func:`mmd`, but ``bandwidth`` must be concrete (a float or a sequence of
     σ, no "median", so that every shard uses the same kernel); distances are centred by the
     mean of [a; b]. Only the a×b block is computed (N·M pairs).
