@@ -438,6 +438,8 @@ def test_kernel_compiles_for_sm90():
     import subprocess
     import sys
 
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: the gpu tests compile and run the kernel for real")
     pytest.importorskip("triton.backends.nvidia.compiler",
                         reason="this triton build has no NVIDIA backend")
     env = dict(os.environ, TRITON_INTERPRET="0", TRITON_DEFAULT_FP_FUSION="1")
