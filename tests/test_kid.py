@@ -114,3 +114,17 @@ def test_kid_errors():
         kid(real, fake.double(), subsets=2, subset_size=5)
     with pytest.raises(ValueError, match="degree"):
         kid(real, fake, subsets=2, subset_size=5, degree=-1)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.bfloat16, 1e-2)])
+def test_gpu_kid_inception_size(dtype, tol):
+    # Inception-sized features: D = 2048 streams over feature chunks in one batched launch
+    real, fake = _features(3000, 2500, 2048, "cuda", dtype=dtype)
+    ir, jf = kid_subset_indices(3000, 2500, 10, 1000, generator=fastgan.Generator(2),
+                                device="cuda")
+    ref_mean, ref_std = R.kid(real.double(), fake.double(), ir, jf)
+    mean, std = kid(real, fake, subsets=10, subset_size=1000, generator=fastgan.Generator(2))
+    scale = 1.0 + abs(ref_mean.item())
+    assert abs(mean.item() - ref_mean.item()) < tol * scale
+    assert abs(std.item() - ref_std.item()) < tol * scale

@@ -52,7 +52,8 @@ def _check_mmd(x, y, kernel, estimator, bw, tol_v, tol_g, gout=-1.7, precision="
     assert out.dtype == (torch.float64 if x.dtype == torch.float64 else torch.float32)
     err = abs(out.item() - ref.item()) / _scale(x, y, kernel, bw, estimator)
     assert err <= tol_v, f"value {out.item()} vs {ref.item()}: error {err:.2e} > {tol_v:.1e}"
-    g = torch.autograd.grad(out, (xt, yt), grad_outputs=torch.tensor(gout, dtype=out.dtype))
+    g = torch.autograd.grad(out, (xt, yt), grad_outputs=torch.tensor(gout, dtype=out.dtype,
+                                                                     device=out.device))
     for name, a, b in zip("xy", g, gref):
         assert a.dtype == x.dtype and a.shape == b.shape
         assert_rel(a, gout * b, tol_g, f"grad {name}")
