@@ -85,6 +85,7 @@ CASES = {
     "laplacian": dict(n=3, m=6, d=4, kw=dict(kernel="laplacian", bandwidth=2.0)),
     "imq": dict(n=6, m=2, d=1, kw=dict(kernel="imq", bandwidth=[1.0, 3.0])),
     "energy": dict(n=5, m=5, d=3, kw=dict(kernel="energy")),
+    "polynomial": dict(n=4, m=3, d=5, kw=dict(kernel="polynomial", degree=3, coef=0.5)),
 }
 # float64 throughout; kernels with a square root (laplacian, energy) differ from the
 # single-process evaluation order by a few 1e-8 relative (pair sums vs one fused pass)
