@@ -26,7 +26,7 @@ from .random import stream_block, uint_to_uniform
 #                  (truncated to [a, b]; ±inf bounds for the plain normal; see
 #                  normal_row_constants in the reference; phi_* = exp(log_*))
 P_MIN = tl.constexpr(2.3283064365386963e-10)  # 2**-32: u = 0 is raised to this where F⁻¹(0) = -inf
-PI = tl.constexpr(3.141592653589793)
+PI = tl.constexpr(3.141592653589793)  # keep it right of a tensor: the interpreter's constexpr * tensor stays a constexpr
 
 
 @triton.jit
@@ -101,7 +101,7 @@ def _param_value(u, row_ptr, FAMILY: tl.constexpr):
         x = tl.load(row_ptr) + tl.load(row_ptr + 1) * z
     elif FAMILY == 4:  # cauchy: loc + scale·tan(π(p - 1/2)) = loc ∓ scale·cot(π min(p, 1 - p))
         m = tl.minimum(p, 1.0 - p)
-        cot = tl.cos(PI * m) / tl.sin(PI * m)
+        cot = tl.cos(m * PI) / tl.sin(m * PI)
         x = tl.load(row_ptr) + tl.load(row_ptr + 1) * tl.where(p < 0.5, -cot, cot)
     else:  # normal on [a, b]: P = Φ(β)(r_lo + p(1 - r_lo)), Q = 1 - P = Φ(-α)(r_hi + (1-p)(1 - r_hi))
         mean = tl.load(row_ptr)
