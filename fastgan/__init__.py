@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "mmd": ("fastgan.ops.mmd", "mmd"),
     "kernel_sums": ("fastgan.ops.mmd", "kernel_sums"),
+    "pair_sum": ("fastgan.ops.mmd", "pair_sum"),
     "losses": ("fastgan.losses", None),
     "sample": ("fastgan.sample", None),
     "metrics": ("fastgan.metrics", None),

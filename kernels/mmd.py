@@ -18,11 +18,11 @@ import triton
 import triton.language as tl
 
 # kernel ids (fastgan.ops.mmd._KERNELS)
-GAUSSIAN: tl.constexpr = 0
-LAPLACIAN: tl.constexpr = 1
-IMQ: tl.constexpr = 2
-POLYNOMIAL: tl.constexpr = 3
-ENERGY: tl.constexpr = 4
+GAUSSIAN = tl.constexpr(0)
+LAPLACIAN = tl.constexpr(1)
+IMQ = tl.constexpr(2)
+POLYNOMIAL = tl.constexpr(3)
+ENERGY = tl.constexpr(4)
 
 
 @triton.jit

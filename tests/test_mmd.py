@@ -8,7 +8,7 @@ import torch
 import fastgan
 import fastgan.reference as R
 from fastgan.ops import mmd as M
-from helpers import TOL, assert_rel
+from helpers import TOL, assert_rel, compile_for_gpu
 
 KERNELS = ["gaussian", "laplacian", "imq", "polynomial", "energy"]
 ESTIMATORS = ["unbiased", "biased"]
@@ -409,9 +409,6 @@ def test_gaussian_mixture_paths(bw, triton_backend, device):
 
 
 _SM90_SCRIPT = r"""
-import triton
-from triton.backends.compiler import GPUTarget
-from triton.compiler import ASTSource
 from fastgan.kernels.mmd import mmd_fused_kernel as K
 sig = {"z_ptr": "*%s", "sq_ptr": "*fp32", "idx_ptr": "*i32", "c_ptr": "*fp32", "rows_ptr": "*fp32",
        "grad_ptr": "*fp32", "N": "i32", "P": "i32", "D": "i32", "stride_zp": "i32",
@@ -425,9 +422,8 @@ for dt, kern, grad, single, sqm, cross, idx in [("fp32", 0, True, True, 0b101, F
              EXCLUDE_DIAG=True, CROSS_ONLY=cross, USE_IDX=idx, COMPUTE_GRAD=grad, PRECISION="tf32",
              BLOCK_M=64, BLOCK_N=32, BLOCK_K=64, BLOCK_DV=64 if single else 128, SINGLE_K=single,
              UPCAST=False)
-    s = dict(sig, z_ptr="*" + dt, **{k: "constexpr" for k in c})
-    triton.compile(ASTSource(fn=K, signature=s, constexprs=c), target=GPUTarget("cuda", 90, 32),
-                   options={"num_warps": 8, "num_stages": 2})
+    types = dict(sig, z_ptr="*" + dt)
+    build(K, types.__getitem__, c, cc=90, num_warps=8)
 print("compiled")
 """
 
@@ -435,17 +431,7 @@ print("compiled")
 def test_kernel_compiles_for_sm90():
     # The interpreter does not run Triton's compiler front end; compile (no GPU needed) for an
     # H100 so a kernel that only the interpreter accepts fails here, not on the GPU machines.
-    import os
-    import subprocess
-    import sys
-
-    if torch.cuda.is_available():
-        pytest.skip("a GPU is present: the gpu tests compile and run the kernel for real")
-    pytest.importorskip("triton.backends.nvidia.compiler",
-                        reason="this triton build has no NVIDIA backend")
-    env = dict(os.environ, TRITON_INTERPRET="0", TRITON_DEFAULT_FP_FUSION="1")
-    r = subprocess.run([sys.executable, "-c", _SM90_SCRIPT], capture_output=True, text=True,
-                       env=env, timeout=600)
+    r = compile_for_gpu(_SM90_SCRIPT)
     assert r.returncode == 0 and "compiled" in r.stdout, r.stderr[-3000:]
 
 
