@@ -17,6 +17,7 @@ interpreter). float64 logits always take the PyTorch path (the kernels compute i
 from __future__ import annotations
 
 import contextlib
+import numbers
 
 import torch
 
@@ -56,7 +57,7 @@ def _check_logits(t, name: str) -> None:
 
 
 def _check_label(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a float in [0, 1], got {type(value).__name__}")
     value = float(value)
     if not 0.0 <= value <= 1.0:  # also rejects NaN
@@ -338,8 +339,9 @@ _CUDA_CHECK_ONE_MIN = 1 << 20
 
 def _is_one(g: torch.Tensor, numel: int) -> bool:
     # Only a plain tensor can be inspected; under tracing (fake / functional tensors) the
-    # multiply is always recorded.
-    if type(g) is not torch.Tensor or g.numel() != 1:
+    # multiply is always recorded. A grad_output that requires grad (create_graph=True with
+    # differentiable grad_outputs) is multiplied too, so its own gradient is not lost.
+    if type(g) is not torch.Tensor or g.numel() != 1 or g.requires_grad:
         return False
     if g.device.type != "cpu" and numel < _CUDA_CHECK_ONE_MIN:
         return False
@@ -356,15 +358,35 @@ def _scale(saved: torch.Tensor, g, dtype: torch.dtype, reduced: bool):
     return (g * saved).to(dtype)
 
 
+def _check_first_order(loss: str, grads) -> None:
+    """Refuse double backward through a BCE loss instead of returning a wrong second derivative.
+
+    The saved gradient σ(l) - y is a constant to autograd, so with ``create_graph=True`` (grad
+    mode on inside backward) its dependence on the logits (σ'(l) = σ(l)(1 - σ(l))) would be
+    silently dropped, e.g. in a gradient penalty taken on the loss. Hinge and Wasserstein
+    gradients are piecewise constant, so their double backward is exact and allowed. Only
+    plain tensors are checked: under torch.compile's tracing the backward is a traced graph.
+    """
+    if loss == "bce" and torch.is_grad_enabled() and any(type(g) is torch.Tensor for g in grads):
+        raise RuntimeError(
+            "fastgan GAN losses with loss='bce' support first-order gradients only: the fused op "
+            "saves σ(l) - y as a constant, so a backward with create_graph=True (double backward, "
+            "e.g. a gradient penalty on the loss) would drop the second derivative. Take the "
+            "penalty on the logits, or use fastgan.reference.discriminator_loss_reference / "
+            "generator_loss_reference for that term.")
+
+
 def _setup_discriminator(ctx, inputs, output):
-    real, fake, _, _, _, reduction, _, _ = inputs
+    real, fake, _, _, loss, reduction, _, _ = inputs
     ctx.save_for_backward(output[2], output[3])
+    ctx.loss = loss
     ctx.reduction = reduction
     ctx.dtypes = (real.dtype, fake.dtype)
     ctx.mark_non_differentiable(output[2], output[3])
 
 
 def _backward_discriminator(ctx, g_a, g_b, _g_ga, _g_gb):
+    _check_first_order(ctx.loss, (g_a, g_b))
     saved_r, saved_f = ctx.saved_tensors
     if ctx.reduction == "none":
         gr = _scale(saved_r, g_a, ctx.dtypes[0], False)
@@ -376,14 +398,16 @@ def _backward_discriminator(ctx, g_a, g_b, _g_ga, _g_gb):
 
 
 def _setup_generator(ctx, inputs, output):
-    fake, _, _, reduction, _ = inputs
+    fake, _, loss, reduction, _ = inputs
     ctx.save_for_backward(output[1])
+    ctx.loss = loss
     ctx.reduction = reduction
     ctx.dtype = fake.dtype
     ctx.mark_non_differentiable(output[1])
 
 
 def _backward_generator(ctx, g_out, _g_grad):
+    _check_first_order(ctx.loss, (g_out,))
     (saved,) = ctx.saved_tensors
     return _scale(saved, g_out, ctx.dtype, ctx.reduction != "none"), None, None, None, None
 
