@@ -37,10 +37,13 @@ def _part(x, label, KIND: tl.constexpr):
     #        = (1 - y)·max(x, 0) + y·max(-x, 0) + log1p(e^-|x|)   (no overflow, no cancellation),
     #      f' = σ(x) - y, formed as (1 - y) - e/(1 + e) for x ≥ 0 and e/(1 + e) - y for x < 0
     #      so the tiny tail of σ is not lost to 1 - σ cancellation.
+    #      The linear term w·|x| (w = 1 - y for x ≥ 0, y for x < 0) is 0 where w is 0, so an
+    #      infinite logit on the side its label predicts (x = +inf, y = 1) costs 0, not 0·inf = NaN.
     if KIND == PART_BCE:
         e = tl.exp(-tl.abs(x))
         pos = x >= 0.0
-        f = (1.0 - label) * tl.maximum(x, 0.0) + label * tl.maximum(-x, 0.0) + _log1p_small(e)
+        w = tl.where(pos, 1.0 - label, label)
+        f = w * tl.where(w == 0.0, 0.0, tl.abs(x)) + _log1p_small(e)
         s = e / (1.0 + e)
         g = tl.where(pos, (1.0 - label) - s, s - label)
     elif KIND == PART_HINGE_POS:
@@ -51,7 +54,7 @@ def _part(x, label, KIND: tl.constexpr):
         g = tl.where(x > -1.0, 1.0, 0.0).to(x.dtype)
     else:
         f = x
-        g = x * 0.0 + 1.0
+        g = tl.zeros_like(x) + 1.0  # not x·0 + 1, which is NaN for an infinite logit
     return f, g
 
 

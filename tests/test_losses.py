@@ -202,6 +202,32 @@ def test_generator_extreme_logits_elementwise_fp32(device, backend, saturating):
     torch.testing.assert_close(x.grad.double().cpu(), x64.grad, rtol=rtol, atol=1.5e-45)
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # inf - inf below
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_infinite_logits_give_the_limits(device, backend, dtype):
+    """An overflowed logit (e.g. an fp16 discriminator output) gives the limit of the loss and
+    its gradient on both backends: BCE(+inf, y) = (1 - y)·inf (0 for y = 1, never 0·inf = NaN),
+    BCE(-inf, y) = y·inf, gradient σ(±inf) - y; linear parts keep their constant gradient."""
+    inf = math.inf
+    for y in (1.0, 0.9, 0.0):
+        x = torch.tensor([inf, -inf, 2.0], dtype=dtype, device=device, requires_grad=True)
+        out_r, _ = discriminator_loss(x, x.detach(), real_label=y, reduction="none")
+        expect = [0.0 if y == 1.0 else inf, inf if y > 0.0 else 0.0]
+        assert out_r[:2].tolist() == expect, f"y={y}: {out_r.tolist()}"
+        out_r.sum().backward()
+        grad = x.grad[:2].double().cpu()
+        torch.testing.assert_close(grad, torch.tensor([1.0 - y, -y], dtype=torch.float64),
+                                   rtol=TOL[dtype]["rtol"], atol=0.0)
+    x = torch.tensor([inf, -inf, 2.0], dtype=dtype, device=device, requires_grad=True)
+    out = generator_loss(x, loss="wasserstein", reduction="sum")
+    out.backward()
+    assert math.isnan(out.item())  # inf - inf: the sum of the parts has no limit
+    assert x.grad.tolist() == [-1.0, -1.0, -1.0]
+    x.grad = None
+    generator_loss(x, saturating=True, reduction="none").sum().backward()  # -softplus(x)
+    assert x.grad[:2].tolist() == [-1.0, 0.0]
+
+
 def test_fp16_gradient_survives_a_large_grad_output(device, backend):
     """mean-scaled fp16 gradients (≈ 1e-9 here) underflow fp16; a GradScaler-sized grad_output
     must scale the fp32 value before the final rounding."""

@@ -6,6 +6,9 @@ gradient by grad_output, and returns the saved gradient itself when grad_output 
 on CPU always, on CUDA from 1M elements up, where skipping a pass outweighs a host sync); a
 tensor hook that edits that gradient in place is then caught by autograd's version check on a
 second backward through a retained graph. fp16 gradients are saved in fp32 until backward.
+The saved gradient is a constant to autograd, so double backward (``create_graph=True``) is
+refused for ``loss="bce"`` (it would drop σ'(l)); hinge and Wasserstein gradients are piecewise
+constant, so their double backward is exact.
 Both ops are registered with ``torch.library`` (``fastgan::discriminator_loss`` and
 ``fastgan::generator_loss``), which ``torch.compile(fullgraph=True)`` traces; eager calls use an
 equivalent ``torch.autograd.Function`` with less dispatch overhead.
@@ -479,7 +482,9 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, *,
     Returns:
         A 0-d tensor in the logits dtype, or for ``reduction="none"`` the tuple
         ``(real_losses, fake_losses)``. Differentiable in both logits; the reduction is
-        deterministic (same inputs, same bits).
+        deterministic (same inputs, same bits). First-order only for ``"bce"``: a backward with
+        ``create_graph=True`` (e.g. a gradient penalty on this loss) raises ``RuntimeError``;
+        take such penalties on the logits.
 
     Example::
 
@@ -523,6 +528,8 @@ def generator_loss(fake_logits: torch.Tensor, *, saturating: bool = False, loss:
 
     Returns:
         A 0-d tensor in the logits dtype (shaped like ``fake_logits`` for ``"none"``).
+        Deterministic; first-order only for ``"bce"`` (``create_graph=True`` raises
+        ``RuntimeError``).
 
     Example::
 
