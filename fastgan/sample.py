@@ -37,6 +37,7 @@ import torch
 
 from . import random as _random
 from .ops import sample as _ops
+from .reference import sample as _ref
 
 __all__ = ["inverse_cdf", "categorical", "normal", "truncated_normal", "exponential", "laplace",
            "logistic", "cauchy", "uniform", "latent"]
@@ -70,6 +71,11 @@ def _raise_first(checks) -> None:
 
 def _kernel_dtype(dtype):
     return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _to_dtype(out: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """float32 kernel samples to float16/bfloat16, saturating (a Cauchy tail never becomes inf)."""
+    return out if out.dtype == dtype else _ref.saturate(out, dtype)
 
 
 # ------------------------------------------------------------------------------ tabulated rows
@@ -240,7 +246,7 @@ def inverse_cdf(cdf, n: int, *, support=None, generator: _random.Generator | Non
         _raise_first(checks)
     out = _draw_tabulated(layout, table, sup, sup_start, _ops.MODE_INVERSE_CDF, n,
                           _random._resolve(generator, dev)[0], _kernel_dtype(dtype))
-    out = out.to(dtype)
+    out = _to_dtype(out, dtype)
     return out.reshape(n) if one_d else out
 
 
@@ -272,11 +278,11 @@ def categorical(weights, n: int, *, generator: _random.Generator | None = None,
     layout = _Layout(rows)
     w = layout.flat
     table = _ops.categorical_table(rows)
-    if validate:
-        wd = w.double()
+    if validate and w.numel():
+        lo, hi = torch.aminmax(w)  # one pass; NaN propagates into both
         total = layout.last(table)
-        _raise_first([(~torch.isfinite(wd).all(), ValueError("weights must be finite")),
-                      ((wd < 0).any(), ValueError("weights must be non-negative")),
+        _raise_first([(~(torch.isfinite(lo) & torch.isfinite(hi)), ValueError("weights must be finite")),
+                      (lo < 0, ValueError("weights must be non-negative")),
                       ((total <= 0).any(),
                        ValueError("each row of weights must have a positive sum (all-zero row)"))])
     out = _draw_tabulated(layout, table, table, layout.start, _ops.MODE_CATEGORICAL, n,
@@ -333,7 +339,7 @@ def _parametric(family: str, size, params: dict, generator, device, dtype, valid
     code = _ops.FAMILIES[family][0]
     seeds = _ops.seed_args(generator, rows * n)
     out = torch.ops.fastgan.sample_parametric(table, code, n, *seeds, _kernel_dtype(dtype))
-    return out.to(dtype).reshape(shape)
+    return _to_dtype(out, dtype).reshape(shape)
 
 
 def _family_rows(family: str, cols: dict, truncated: bool) -> torch.Tensor:
@@ -378,15 +384,19 @@ def _check_params(family, raw, cols, validate) -> None:
                 checks.append((~ok(cols[k]).all(), exc))
         elif not bool(ok(torch.tensor(float(v), dtype=torch.float64))):
             raise exc
-    pairs = {"uniform": ("low", "high"), "normal": ("a", "b")}.get(family)
+    # uniform: low < high with a finite width; truncated normal: a ≤ b (a = b finite: the point a)
+    pairs = {"uniform": ("low", "high", "<", lambda lo, hi: (lo < hi) & torch.isfinite(hi - lo)),
+             "normal": ("a", "b", "≤", lambda lo, hi: (lo <= hi) & (lo < math.inf) & (hi > -math.inf))}.get(family)
     if pairs and pairs[0] in raw:
-        lo, hi = pairs
-        exc = ValueError(f"{lo} must be < {hi} in every row")
+        lo, hi, rel, ok = pairs
+        what = (f"{lo} must be {rel} {hi}" + (f" and {hi} - {lo} finite" if family == "uniform" else
+                                               f" (a = b = ±inf is empty)"))
         if isinstance(raw[lo], torch.Tensor) or isinstance(raw[hi], torch.Tensor):
             if validate:
-                checks.append((~(cols[lo] < cols[hi]).all(), exc))
-        elif not float(raw[lo]) < float(raw[hi]):
-            raise ValueError(f"{lo} must be < {hi}, got {lo}={raw[lo]} and {hi}={raw[hi]}")
+                checks.append((~ok(cols[lo], cols[hi]).all(), ValueError(f"{what} in every row")))
+        elif not bool(ok(torch.tensor(float(raw[lo]), dtype=torch.float64),
+                         torch.tensor(float(raw[hi]), dtype=torch.float64))):
+            raise ValueError(f"{what}, got {lo}={raw[lo]} and {hi}={raw[hi]}")
     _raise_first(checks)
 
 

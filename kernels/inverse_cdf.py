@@ -9,7 +9,8 @@ j // 4)``, and unlike ``tl.randint4x`` it gives the same words on Triton 3.6 and
 64-bit offset. Uniforms use Triton's map (``uint_to_uniform``): u in [0, 1 - 2**-24], never 1.
 
 Each program handles BLOCK counters = 4 * BLOCK consecutive elements. All F⁻¹ arithmetic is in
-float64 (the normal tails need it); the result is rounded once to the output's dtype.
+float64 (the normal tails need it); the result is saturated at ±(the largest finite value of the
+output's dtype), so it never rounds to ±inf, and rounded once to that dtype.
 """
 import triton
 import triton.language as tl
@@ -27,6 +28,19 @@ from .random import stream_block, uint_to_uniform
 #                  normal_row_constants in the reference; phi_* = exp(log_*))
 P_MIN = tl.constexpr(2.3283064365386963e-10)  # 2**-32: u = 0 is raised to this where F⁻¹(0) = -inf
 PI = tl.constexpr(3.141592653589793)  # keep it right of a tensor: the interpreter's constexpr * tensor stays a constexpr
+# Largest finite float32 / float64: samples are saturated there before the store, never ±inf.
+FLT_MAX = tl.constexpr(3.4028234663852886e+38)
+DBL_MAX = tl.constexpr(1.7976931348623157e+308)
+
+
+@triton.jit
+def _saturate(x, out_ptr):
+    # x (float64) clamped to ±the largest finite value of out_ptr's element type.
+    if out_ptr.dtype.element_ty == tl.float32:
+        x = tl.minimum(tl.maximum(x, -FLT_MAX), FLT_MAX)
+    else:
+        x = tl.minimum(tl.maximum(x, -DBL_MAX), DBL_MAX)
+    return x
 
 
 @triton.jit
@@ -132,7 +146,7 @@ def _param_value(u, row_ptr, FAMILY: tl.constexpr):
 @triton.jit
 def _param_emit(out_ptr, rows_ptr, j, bits, N, n, R, FAMILY: tl.constexpr, W: tl.constexpr):
     r = tl.minimum(j // n, R - 1)  # masked lanes (j ≥ N) read the last row, never out of bounds
-    x = _param_value(uint_to_uniform(bits), rows_ptr + r * W, FAMILY)
+    x = _saturate(_param_value(uint_to_uniform(bits), rows_ptr + r * W, FAMILY), out_ptr)
     tl.store(out_ptr + j, x.to(out_ptr.dtype.element_ty), mask=j < N)
 
 
@@ -180,7 +194,7 @@ def _tab_emit(out_ptr, cdf_ptr, sup_ptr, start_ptr, len_ptr, sstart_ptr, j, bits
         x0 = tl.load(srow + km1).to(tl.float64)
         first = lo == 0
         den = tl.where(first, 1.0, c1 - c0)
-        x = tl.where(first, x0, x0 + (t - c0) / den * (x1 - x0))
+        x = _saturate(tl.where(first, x0, x0 + (t - c0) / den * (x1 - x0)), out_ptr)
         tl.store(out_ptr + j, x.to(out_ptr.dtype.element_ty), mask=j < N)
 
 

@@ -79,6 +79,13 @@ def parametric_rows(family: str, columns: list[torch.Tensor]) -> torch.Tensor:
     return rows
 
 
+def _saturated(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """float64 samples clamped in place to ±finfo(dtype).max (as the kernels do before storing),
+    so rounding to ``dtype`` never overflows to ±inf (:func:`fastgan.reference.sample.saturate`)."""
+    m = torch.finfo(dtype).max
+    return x.clamp_(-m, m)
+
+
 def _parametric_torch(rows, family, u):
     name = _CODE_TO_NAME[family]
     params = [rows[:, i:i + 1] for i in range(len(FAMILIES[name][1]))]
@@ -106,7 +113,7 @@ def sample_parametric(rows: torch.Tensor, family: int, n: int, seed_lo: int, see
                                 FAMILY=family, W=rows.shape[1], BLOCK=block)
         return out
     u = _host_uniforms(r, n, rows.device, seed_lo, seed_hi, off_lo, off_hi)
-    return out.copy_(_parametric_torch(rows, family, u))
+    return out.copy_(_saturated(_parametric_torch(rows, family, u), dtype))
 
 
 @sample_parametric.register_fake
@@ -122,8 +129,8 @@ def categorical_table(rows) -> torch.Tensor:
     make every partial sum an exact float64 integer, so the table is the same on every device.
     """
     if isinstance(rows, torch.Tensor):
-        return torch.cumsum(_ref.weight_counts(rows), dim=-1).reshape(-1)
-    return torch.cat([torch.cumsum(_ref.weight_counts(t), dim=-1) for t in rows])
+        return _ref.weight_counts(rows).cumsum_(dim=-1).reshape(-1)
+    return torch.cat([_ref.weight_counts(t).cumsum_(dim=-1) for t in rows])
 
 
 def _dense(table, row_start, row_len, kmax):
@@ -153,12 +160,21 @@ def sample_tabulated(table: torch.Tensor, support: torch.Tensor, row_start: torc
                                seed_lo, seed_hi, off_lo, off_hi, MODE=mode, BLOCK=block)
         return out
     u = _host_uniforms(r, n, table.device, seed_lo, seed_hi, off_lo, off_hi)
-    kmax = 1 << steps  # ≥ every row length; the padding repeats each row's last entry
-    c = _dense(table, row_start, row_len, kmax)
+    k = int(row_len[0])
+    if bool((row_len == k).all()) and table.numel() == r * k and torch.equal(
+            row_start, torch.arange(r, device=row_start.device) * k):
+        # dense rows: (R, K) views, no gather (the search never passes a row's last entry)
+        c = table.view(r, k)
+        x = (support[:k] if not bool(sup_start.any()) else
+             support.view(r, k) if support.numel() == r * k and torch.equal(sup_start, row_start) else
+             _dense(support, sup_start, row_len, k))
+    else:
+        kmax = 1 << steps  # ≥ every row length; the padding repeats each row's last entry
+        c = _dense(table, row_start, row_len, kmax)
+        x = _dense(support, sup_start, row_len, kmax)
     if mode == MODE_CATEGORICAL:
         return out.copy_(_ref._search(u, c.double()))
-    x = _dense(support, sup_start, row_len, kmax)
-    return out.copy_(_ref.tabulated_icdf(u, c, x))
+    return out.copy_(_saturated(_ref.tabulated_icdf(u, c, x), dtype))
 
 
 @sample_tabulated.register_fake

@@ -28,7 +28,7 @@ import math
 import torch
 
 __all__ = [
-    "P_MIN", "ndtri_log", "weight_counts", "normal_row_constants",
+    "P_MIN", "Z_MAX", "saturate", "ndtri_log", "weight_counts", "normal_row_constants",
     "uniform_icdf", "exponential_icdf", "laplace_icdf", "logistic_icdf", "cauchy_icdf",
     "normal_icdf", "truncated_normal_icdf", "categorical_icdf", "tabulated_icdf",
     "inverse_cdf", "categorical", "normal", "truncated_normal", "exponential", "laplace",
@@ -37,6 +37,8 @@ __all__ = [
 
 #: The lowest probability fed to an F⁻¹ with an infinite lower tail: u = 0 becomes 2**-32.
 P_MIN = 2.0 ** -32
+#: Standardised truncation bounds are clamped to ±Z_MAX (±inf and overflowing bounds included).
+Z_MAX = 1e30
 
 # Wichura (1988), Algorithm AS 241 (PPND16): Φ⁻¹ to about 1e-16 relative error. Coefficients of
 # the numerator / denominator polynomials, constant term first.
@@ -60,31 +62,57 @@ _F = (1.0, 5.99832206555887937690e-1, 1.36929880922735805310e-1, 1.4875361290850
       2.04426310338993978564e-15)
 
 
-def _horner(coef, x):
-    acc = coef[-1] * torch.ones_like(x)
-    for c in coef[-2::-1]:
-        acc = acc * x + c
-    return acc
+def _rational(num, den, x: torch.Tensor) -> torch.Tensor:
+    """num(x) / den(x) by Horner's rule (coefficients constant term first), in place.
+
+    Each step is ``acc = acc·x + c`` with separate roundings, the order the kernel uses."""
+    a = torch.full_like(x, num[-1])
+    b = torch.full_like(x, den[-1])
+    for c in num[-2::-1]:
+        a.mul_(x).add_(c)
+    for c in den[-2::-1]:
+        b.mul_(x).add_(c)
+    return a.div_(b)
 
 
-def ndtri_log(logp: torch.Tensor) -> torch.Tensor:
+def ndtri_log(logp: torch.Tensor, p: torch.Tensor | None = None) -> torch.Tensor:
     """Φ⁻¹(exp(logp)) for logp ≤ log(1/2), float64 (the lower half of the normal quantile).
 
-    AS 241 takes ``p`` only in its central branch (p ≥ 0.075) and ``sqrt(-log p)`` in the tails,
-    so a log-probability input keeps full relative accuracy far beyond where ``p`` underflows:
-    ~1e-15 down to logp = -800 (x ≈ -40), ~1e-8 at logp = -1e4. Upper-half quantiles come from
-    symmetry, -Φ⁻¹(1 - p), with ``log(1 - p)`` computed without cancellation by the caller.
+    AS 241 in three branches, with q = p - 1/2 and s = sqrt(-log p):
+    ``z = q·A(r)/B(r)``, r = 0.180625 - q², where p ≥ 0.075 (q ≥ -0.425);
+    ``z = -C(s - 1.6)/D(s - 1.6)`` where s ≤ 5; ``z = -E(s - 5)/F(s - 5)`` beyond.
+    Only the central branch reads ``p`` (``exp(logp)`` unless given; the kernel passes the
+    product it already has); the tails read ``log p``, so a log-probability input keeps full
+    relative accuracy far beyond where ``p`` underflows: ~1e-15 down to logp = -800
+    (x ≈ -40), ~1e-8 at logp = -1e4. Each branch is evaluated only on its own elements.
+    Upper-half quantiles come from symmetry, -Φ⁻¹(1 - p), with ``log(1 - p)`` computed without
+    cancellation by the caller.
     """
     logp = torch.clamp(logp.double(), max=0.0)
-    p = torch.exp(logp)
+    p = torch.exp(logp) if p is None else p.double().expand_as(logp)
+    shape = logp.shape
+    logp, p = logp.reshape(-1), p.reshape(-1)
     q = p - 0.5
-    rc = 0.180625 - q * q
-    central = q * _horner(_A, rc) / _horner(_B, rc)
-    r = torch.sqrt(-logp)
-    s1 = r - 1.6
-    s2 = r - 5.0
-    tail = torch.where(r <= 5.0, _horner(_C, s1) / _horner(_D, s1), _horner(_E, s2) / _horner(_F, s2))
-    return torch.where(q >= -0.425, central, -tail)
+    central = q >= -0.425
+    if bool(central.all()):
+        return (q * _rational(_A, _B, (q * q).neg_().add_(0.180625))).reshape(shape)
+    out = torch.empty_like(logp)
+    ic = central.nonzero().squeeze(1)
+    if ic.numel():
+        qc = q[ic]
+        out[ic] = qc * _rational(_A, _B, (qc * qc).neg_().add_(0.180625))
+    it = (~central).nonzero().squeeze(1)
+    s = logp[it].neg_().sqrt_()
+    near = s <= 5.0
+    if bool(near.all()):
+        out[it] = _rational(_C, _D, s.sub_(1.6)).neg_()
+    else:
+        z = torch.empty_like(s)
+        z[near] = _rational(_C, _D, s[near] - 1.6).neg_()
+        far = ~near
+        z[far] = _rational(_E, _F, s[far] - 5.0).neg_()
+        out[it] = z
+    return out.reshape(shape)
 
 
 def _pow2(k: torch.Tensor) -> torch.Tensor:
@@ -103,12 +131,12 @@ def weight_counts(w: torch.Tensor) -> torch.Tensor:
     2**-(52 - L) of the row maximum (a weight that small becomes 0 and is never drawn; the
     uniforms themselves only resolve 2**-31).
     """
-    w = w.double()
     levels = (w.shape[-1] - 1).bit_length()
-    _, e = torch.frexp(w.amax(dim=-1, keepdim=True))
+    _, e = torch.frexp(w.amax(dim=-1, keepdim=True).double())
     shift = 53 - levels - e.to(torch.int64)
     half = torch.div(shift, 2, rounding_mode="floor")
-    return torch.floor(w * _pow2(half) * _pow2(shift - half))
+    counts = w.to(torch.float64, copy=True)
+    return counts.mul_(_pow2(half)).mul_(_pow2(shift - half)).floor_()
 
 
 def _col(v, like: torch.Tensor) -> torch.Tensor:
@@ -119,6 +147,20 @@ def _col(v, like: torch.Tensor) -> torch.Tensor:
 
 def _p(u: torch.Tensor) -> torch.Tensor:
     return torch.clamp(u.double(), min=P_MIN)
+
+
+def saturate(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``x`` rounded to ``dtype``, values beyond its range (±inf included) saturated at
+    ±``torch.finfo(dtype).max``: samples whose exact value overflows the output dtype (a Cauchy
+    tail in float16, σ = 1e38 in float32) come out as the largest finite value, never ±inf."""
+    m = torch.finfo(dtype).max
+    return x.clamp(-m, m).to(dtype)
+
+
+def _rounded(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """float64 samples as :mod:`fastgan.sample` returns them: saturated to float32 (float64 for
+    float64 outputs), then, for float16/bfloat16, the float32 values saturated to ``dtype``."""
+    return saturate(saturate(x, torch.float64 if dtype == torch.float64 else torch.float32), dtype)
 
 
 # ----------------------------------------------------------------- inverse CDFs of given uniforms
@@ -158,15 +200,17 @@ def cauchy_icdf(u, loc=0.0, scale=1.0):
 def normal_row_constants(mean, std, a, b):
     """Per-row constants of the truncated-normal inverse, all float64 of the broadcast shape.
 
-    With α = (a - μ)/σ and β = (b - μ)/σ (standardised bounds; ±inf when untruncated):
+    With α = (a - μ)/σ and β = (b - μ)/σ (standardised bounds, clamped to ±Z_MAX = ±1e30, so
+    an infinite bound, or one that overflows when standardised, becomes ±1e30):
     ``log_lo = log Φ(β)``, ``r_lo = Φ(α)/Φ(β)``, ``log_hi = log Φ(-α)``, ``r_hi = Φ(-β)/Φ(-α)``,
-    all from ``torch.special.log_ndtr`` so nothing underflows for far-out bounds.
+    all from ``torch.special.log_ndtr`` so nothing underflows for far-out bounds (and no
+    ``-inf - -inf`` NaN appears for a = b = ±inf or bounds beyond 1e154 σ).
     Returns (alpha, beta, log_lo, r_lo, log_hi, r_hi).
     """
     mean, std = torch.as_tensor(mean, dtype=torch.float64), torch.as_tensor(std, dtype=torch.float64)
     a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
-    alpha = (a - mean) / std
-    beta = (b - mean) / std
+    alpha = ((a - mean) / std).clamp(-Z_MAX, Z_MAX)
+    beta = ((b - mean) / std).clamp(-Z_MAX, Z_MAX)
     lphi_a = torch.special.log_ndtr(alpha)
     lphi_b = torch.special.log_ndtr(beta)
     lphi_na = torch.special.log_ndtr(-alpha)
@@ -179,27 +223,37 @@ def normal_row_constants(mean, std, a, b):
 def truncated_normal_icdf(u, mean=0.0, std=1.0, a=-math.inf, b=math.inf):
     """Inverse CDF of N(mean, std²) truncated to [a, b], accurate in both tails.
 
-    Standardised bounds α, β; p = max(u, 2**-32). The lower form
-    ``P = Φ(α) + p(Φ(β) - Φ(α)) = Φ(β)·(r_lo + p(1 - r_lo))`` and the upper form
-    ``Q = 1 - P = Φ(-α)·(r_hi + (1 - p)(1 - r_hi))`` are both taken in log space;
-    z = Φ⁻¹(P) from the lower form when log P ≤ log Q, else z = -Φ⁻¹(Q), so :func:`ndtri_log`
-    only ever sees probabilities ≤ ~1/2 and no 1 - P cancellation happens (the erfinv tail
-    failure of pytorch#145498). z is clamped to [α, β], x = μ + σ z is clamped to [a, b].
-    With a = -inf, b = inf this is the plain normal quantile. (The kernel picks the side by
-    comparing P and Q in linear space and evaluates AS 241's three rationals as one; the results
-    agree to a few float64 ulp.)
+    Standardised bounds α, β (:func:`normal_row_constants`); p = max(u, 2**-32). The lower form
+    ``P = Φ(α) + p(Φ(β) - Φ(α)) = Φ(β)·t_lo``, t_lo = r_lo + p(1 - r_lo), and the upper form
+    ``Q = 1 - P = Φ(-α)·t_hi``, t_hi = r_hi + (1 - p)(1 - r_hi), are both available without
+    cancellation; the smaller one (P ≤ Q: the lower form) goes to :func:`ndtri_log` as
+    (log Φ(·) + log t, Φ(·)·t), so AS 241 only ever sees probabilities ≤ ~1/2 and no 1 - P
+    cancellation happens (the erfinv tail failure of pytorch#145498); z = Φ⁻¹(P) or -Φ⁻¹(Q).
+    z is clamped to [α, β], x = μ + σ z is clamped to [a, b]: a = b (finite) gives x = a.
+    With a = -inf, b = inf this is the plain normal quantile. The kernel evaluates exactly these
+    steps (its results agree to a few float64 ulp: transcendental functions differ).
     """
-    alpha, beta, log_lo, r_lo, log_hi, r_hi = normal_row_constants(
-        _col(mean, u), _col(std, u), _col(a, u), _col(b, u))
+    mean, std, a, b = (_col(v, u) for v in (mean, std, a, b))
+    alpha, beta, log_lo, r_lo, log_hi, r_hi = normal_row_constants(mean, std, a, b)
     p = _p(u)
-    logp_lo = log_lo + torch.log(r_lo + p * (1.0 - r_lo))
-    logp_hi = log_hi + torch.log(r_hi + (1.0 - p) * (1.0 - r_hi))
-    lower = logp_lo <= logp_hi
-    z = ndtri_log(torch.where(lower, logp_lo, logp_hi))
-    z = torch.where(lower, z, -z)
-    z = torch.minimum(torch.maximum(z, alpha), beta)
-    x = _col(mean, u) + _col(std, u) * z
-    return torch.minimum(torch.maximum(x, _col(a, u)), _col(b, u))
+    if not bool(((r_lo != 0) | (r_hi != 0) | (log_lo != 0) | (log_hi != 0)).any()):
+        # Untruncated rows (Φ(α) = Φ(-β) = 0, Φ(β) = Φ(-α) = 1): the steps below with those
+        # constants, skipping the operations that are exact no-ops (same values, fewer passes).
+        lower = p <= 1.0 - p
+        t = torch.minimum(p, 1.0 - p)
+        z = ndtri_log(torch.log(t), t)
+        return torch.where(lower, z, z.neg()).mul_(std).add_(mean)
+    t_lo = (p * (1.0 - r_lo)).add_(r_lo)
+    t_hi = (1.0 - p).mul_(1.0 - r_hi).add_(r_hi)
+    phi_lo, phi_hi = torch.exp(log_lo), torch.exp(log_hi)
+    lower = (t_lo * phi_lo) <= (t_hi * phi_hi)
+    t = torch.where(lower, t_lo, t_hi)
+    del t_lo, t_hi
+    z = ndtri_log(torch.where(lower, log_lo, log_hi) + torch.log(t), t.mul_(torch.where(lower, phi_lo, phi_hi)))
+    z = torch.where(lower, z, z.neg())
+    z = torch.clamp(z, alpha, beta)
+    x = z.mul_(std).add_(mean)
+    return torch.clamp(x, a, b)
 
 
 def normal_icdf(u, mean=0.0, std=1.0):
@@ -261,7 +315,7 @@ def _flat(p):
 def _parametric(icdf, size, params, generator, device, dtype):
     """u = fastgan.rand(R, n) (R = size[0] with per-row tensor parameters, else 1), then icdf.
 
-    float16/bfloat16 results are the float32 samples rounded, as in :mod:`fastgan.sample`.
+    Rounded to ``dtype`` with saturation (:func:`saturate`), as in :mod:`fastgan.sample`.
     """
     size, rows, n = _rows(size, *params)
     if device is None:
@@ -269,7 +323,7 @@ def _parametric(icdf, size, params, generator, device, dtype):
         device = tensors[0].device if tensors else None
     u = _uniforms(rows, n, generator, device)
     x = icdf(u, *[_flat(p) for p in params])
-    return x.to(torch.float64 if dtype == torch.float64 else torch.float32).to(dtype).reshape(size)
+    return _rounded(x, dtype).reshape(size)
 
 
 def uniform(*size, low=0.0, high=1.0, generator=None, device=None, dtype=torch.float32):
@@ -328,5 +382,5 @@ def inverse_cdf(cdf, n, *, support=None, generator=None, dtype=None):
     c = cdf if cdf.dim() == 2 else cdf.reshape(1, -1)
     if dtype is None:
         dtype = torch.float64 if torch.float64 in (cdf.dtype, getattr(support, "dtype", None)) else torch.float32
-    out = tabulated_icdf(_uniforms(c.shape[0], n, generator, c.device), c, support).to(dtype)
+    out = _rounded(tabulated_icdf(_uniforms(c.shape[0], n, generator, c.device), c, support), dtype)
     return out if cdf.dim() == 2 else out.reshape(n)
