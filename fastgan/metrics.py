@@ -18,6 +18,8 @@ def kid_subset_indices(n_real: int, n_fake: int, subsets: int, subset_size: int,
     permutation, as torchmetrics' ``torch.randperm`` per subset, on fastgan's Philox stream);
     the fake indices are drawn next from the same generator, likewise. Returns two int64
     tensors of shape (subsets, subset_size).
+
+    >>> real_idx, fake_idx = kid_subset_indices(500, 400, 10, 100, generator=fastgan.Generator(0))
     """
     import fastgan
 

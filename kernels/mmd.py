@@ -13,6 +13,22 @@ For a distance kernel k = f(d), d = ‖z_p − z_q‖², with w_pq = ω(p, q) f'
 (2 from ∂d/∂z_p times 2 from the symmetry of ω and k); Σ_q w_pq z_q is a second tl.dot, the
 P·V of flash attention. For the polynomial kernel k = (γ⟨z_p, z_q⟩ + c)^m, with
 w_pq = ω(p, q) m γ (γ⟨z_p, z_q⟩ + c)^(m−1):   ∂L/∂z_p = 2 Σ_q w_pq z_q.
+
+Cost. Without gradient: one Gram GEMM, 2·P²·D flops, and one transform per pair. With the
+gradient and D <= 128 (SINGLE_K): the row tile stays in registers and the accumulator
+Σ_q w_pq z_q is BLOCK_M × D, so one pass costs 2 Gram-sized GEMMs (4·P²·D flops) and one
+transform per pair. With the gradient and D > 128 the accumulator does not fit in registers:
+grid axis 1 splits D into ceil(D / BLOCK_DV) chunks (BLOCK_DV = 128) and each chunk's
+programs recompute the whole Gram block (looping over D in BLOCK_K chunks) and the
+transform to get w. That costs (ceil(D/128) + 1)·2·P²·D flops and ceil(D/128) transforms
+per pair: at Inception's D = 2048, 17 Gram-sized GEMMs instead of 2 (≈ 8.5× the GEMM work
+of an ideal pass; the row sums are written by the chunk-0 programs only).
+Alternatives checked with ptxas (Triton 3.9, sm_90a) but not timed on a GPU, so not taken:
+BLOCK_DV = 256 spills with BLOCK_M = 64 (88 bytes fp32, 8 warps), and is spill-free with
+BLOCK_M = BLOCK_N = 32, 8 warps, 2 stages (fp32 and bf16; gaussian, laplacian, polynomial),
+halving the recomputation at half the row reuse per column tile; or, for large D, a
+two-stage scheme writing w for a chunk of rows (chunk × P, not P × P) and multiplying it by
+Z with a library GEMM, which computes the Gram once.
 """
 import triton
 import triton.language as tl

@@ -96,6 +96,28 @@ def test_kid_same_distribution_near_zero():
     assert abs(near.item()) < 0.05 < away.item()
 
 
+def test_kid_is_one_batched_launch(triton_backend, monkeypatch):
+    # all subsets in one launch of the fused kernel: grid axis 2 runs over the subsets
+    import fastgan.kernels.mmd as K
+
+    launches = []
+    orig = K.mmd_fused_kernel
+
+    class Spy:
+        def __getitem__(self, grid):
+            launches.append(grid)
+            return orig[grid]
+
+    monkeypatch.setattr(K, "mmd_fused_kernel", Spy())
+    real, fake = _features(30, 26, 5, "cpu")
+    out = kid(real, fake, subsets=3, subset_size=8, generator=fastgan.Generator(4))
+    monkeypatch.undo()
+    assert len(launches) == 1 and launches[0][2] == 3
+    ir, jf = kid_subset_indices(30, 26, 3, 8, generator=fastgan.Generator(4))
+    ref = R.kid(real.double(), fake.double(), ir, jf)
+    assert abs(out[0].item() - ref[0].item()) < 1e-5
+
+
 def test_kid_errors():
     real, fake = torch.randn(20, 4), torch.randn(15, 4)
     with pytest.raises(ValueError, match=r"subset_size \(16\) must not exceed"):

@@ -203,31 +203,60 @@ def test_median_bandwidth_subsample_is_deterministic(monkeypatch):
     assert a.item() != pytest.approx(full.sort().values[(full.numel() - 1) // 2].item(), rel=1e-7)
 
 
-def test_torch_path_chunks(monkeypatch):
-    # a tiny budget forces many row chunks: same result, and the temporaries stay O(chunk·P)
+@pytest.mark.parametrize("budget", [64, 2000])
+def test_torch_path_chunks(monkeypatch, budget):
+    # a small budget forces row chunks: same result, and every temporary is O(chunk·P)
     x, y = _data(50, 41, 3, dtype=torch.float64)
     xr, yr = x.clone().requires_grad_(), y.clone().requires_grad_()
     with fastgan.backend("torch"):
-        ref = fastgan.mmd(xr, yr, kernel="imq", bandwidth=1.5)
+        ref = fastgan.mmd(xr, yr, kernel="imq", bandwidth=[1.5, 0.7])
         gref = torch.autograd.grad(ref, (xr, yr))
-        monkeypatch.setattr(M, "_TORCH_BUDGET", 64)
+        sums_ref = fastgan.kernel_sums(x, y, kernel="laplacian")
+        monkeypatch.setattr(M, "_TORCH_BUDGET", budget)
         seen = []
         orig = torch.addmm
 
         def spy(*args, **kw):
             out = orig(*args, **kw)
-            seen.append(out.numel())
+            seen.append(tuple(out.shape))
             return out
 
         monkeypatch.setattr(torch, "addmm", spy)  # the distance block of each chunk
-        out = fastgan.mmd(xr, yr, kernel="imq", bandwidth=1.5)
+        out = fastgan.mmd(xr, yr, kernel="imq", bandwidth=[1.5, 0.7])
         g = torch.autograd.grad(out, (xr, yr))
+        sums = fastgan.kernel_sums(x, y, kernel="laplacian")
         monkeypatch.undo()
     assert_rel(out, ref, 1e-13)
     for a, b in zip(g, gref):
         assert_rel(a, b, 1e-13)
-    # budget 64 < 91 columns: one row per chunk, every temporary at most one row of a block
-    assert max(seen) <= 50 and len(seen) >= 2 * 91
+    for a, b in zip(sums, sums_ref):
+        assert_rel(a, b, 1e-13)
+    rows = max(1, budget // 91)  # 91 = N + M columns per chunk
+    assert {s[1] for s in seen} == {91} and max(s[0] for s in seen) == rows
+    # chunks never straddle the X/Y boundary: ceil(50/rows) + ceil(41/rows) per call
+    assert len(seen) == 2 * (-(-50 // rows) - (-41 // rows))
+
+
+def test_torch_path_one_chunk_when_small():
+    # (N + M)² within the budget: one distance block per sample (X rows, Y rows), each against
+    # all N + M columns; pair_sum only the cross block (without gradient, only a against b)
+    x, y = _data(30, 20, 2)
+    seen = []
+    orig = torch.addmm
+
+    def spy(*args, **kw):
+        out = orig(*args, **kw)
+        seen.append(tuple(out.shape))
+        return out
+
+    torch.addmm = spy
+    try:
+        with fastgan.backend("torch"):
+            fastgan.mmd(x, y)
+            M.pair_sum(x, y)
+    finally:
+        torch.addmm = orig
+    assert seen == [(30, 50), (20, 50), (30, 20)]
 
 
 @pytest.mark.parametrize("backend", ["torch", "triton"])
@@ -257,6 +286,26 @@ def test_gradient_in_forward_only_when_needed(monkeypatch):
         fastgan.mmd(x, y)
         fastgan.mmd(x.requires_grad_(), y)
     assert calls == [False, True]
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_saved_gradient_is_not_scaled_in_place(backend, device):
+    # backward scales the gradient saved by the forward: a second backward through the same
+    # graph (another grad_output) must see it unchanged
+    x, y = _data(12, 9, 3, device=device)
+    x.requires_grad_()
+    y.requires_grad_()
+    with fastgan.backend(backend):
+        out = fastgan.mmd(x, y, kernel="imq", bandwidth=1.3, precision="ieee")
+    g1 = torch.autograd.grad(out, (x, y), grad_outputs=torch.tensor(3.0, device=out.device),
+                             retain_graph=True)
+    g2 = torch.autograd.grad(out, (x, y), grad_outputs=torch.tensor(-0.5, device=out.device))
+    for a, b in zip(g1, g2):
+        assert_rel(a, -6.0 * b, 1e-6)
+    xr, yr = x.detach().double().cpu().requires_grad_(), y.detach().double().cpu().requires_grad_()
+    gr = torch.autograd.grad(R.mmd(xr, yr, kernel="imq", bandwidth=1.3), (xr, yr))
+    for a, b in zip(g2, gr):
+        assert_rel(a, -0.5 * b, 2e-5)
 
 
 @pytest.mark.parametrize("kernel", KERNELS)

@@ -26,7 +26,11 @@ _FLOATS = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 _LOG2E = 1.4426950408889634
 _LN2 = 0.6931471805599453
 _MEDIAN_CAP = 4096
-# elements per (rows × columns) temporary of the PyTorch path: a few of these live at once
+# elements per (rows × columns) temporary of the PyTorch path; a few of these live at once
+# (distances, kernel, gradient weights, one per-σ term), 1 MiB each in float32, so they stay
+# in cache. Problems with (N + M)² <= this run as one chunk per sample. Measured on one
+# EPYC thread: 2^20 and 2^22 were slower than 2^18 at N = M >= 2048 (cache misses), and no
+# faster below.
 _TORCH_BUDGET = 1 << 18
 
 
@@ -101,7 +105,10 @@ def median_bandwidth(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     σ = median Euclidean distance between distinct points of the pooled sample Z = [x; y]
     (Gretton et al., 2012; the lower median of the P(P−1)/2 pairs), clamped below at 1e-12.
     For P > 4096 rows, the deterministic subsample ``Z[linspace(0, P − 1, 4096).long()]`` is
-    used (O(4096²) memory). Returns a 0-d float32 (float64 for float64 inputs) tensor.
+    used (O(4096²) memory). x: (N, D), y: (M, D), any float dtype. Returns a 0-d float32
+    (float64 for float64 inputs) tensor.
+
+    >>> sigma = fastgan.ops.mmd.median_bandwidth(torch.randn(100, 3), torch.randn(80, 3))
     """
     from ..reference.mmd import median_bandwidth as _median
 
@@ -144,7 +151,8 @@ def _consts(kernel: str, sigmas, device) -> torch.Tensor:
 # the two backends: per-row sums (B, 2, P) and the gradient (P, D)
 # ----------------------------------------------------------------------------------------------
 def _torch_transform(d, s, cs, kernel, degree, gamma, coef, grad):
-    """(k, dk/dd or dk/ds) elementwise, as kernels/mmd.py's _transform; reuses d and s."""
+    """(k, dk/dd or dk/ds) elementwise, as kernels/mmd.py's _transform; d and s are scratch
+    (overwritten)."""
     if kernel == _POLY:
         t = s.mul_(gamma).add_(coef)
         tm1 = t.pow(degree - 1) if degree > 1 else torch.ones_like(t)
@@ -154,69 +162,93 @@ def _torch_transform(d, s, cs, kernel, degree, gamma, coef, grad):
         r = d.sqrt_()
         g = torch.where(r > 0, r.reciprocal().mul_(-0.5), 0.0) if grad else None
         return r.neg_(), g
-    k = torch.zeros_like(d)
-    g = torch.zeros_like(d) if grad else None
     if kernel == 1:
-        r = d.sqrt()
-        inv2r = torch.where(r > 0, r.reciprocal().mul_(0.5), 0.0) if grad else None
-    for c in cs:
-        if kernel == 0:
-            kj = torch.mul(d, c).exp2_()
+        d = d.sqrt_()  # r = √d
+        inv2r = torch.where(d > 0, d.reciprocal().mul_(0.5), 0.0) if grad else None
+    k = g = None
+    last = len(cs) - 1
+    for j, c in enumerate(cs):
+        # the last σ reuses d's storage: a single σ costs no extra temporary
+        t = d.mul_(c) if j == last else torch.mul(d, c)
+        if kernel == 2:  # imq
+            kj = t.add_(1.0).rsqrt_()
+            gj = kj.pow(3).mul_(-0.5 * c) if grad else None
+        else:  # gaussian 2^(c d), laplacian 2^(c √d)
+            kj = t.exp2_()
+            gj = None
             if grad:
-                g.add_(kj, alpha=c * _LN2)
-        elif kernel == 1:
-            kj = torch.mul(r, c).exp2_()
-            if grad:
-                g.addcmul_(kj, inv2r, value=c * _LN2)
+                gj = kj * (c * _LN2)
+                if kernel == 1:
+                    gj.mul_(inv2r)
+        if k is None:
+            k, g = kj, gj
         else:
-            kj = torch.mul(d, c).add_(1.0).rsqrt_()
+            k.add_(kj)
             if grad:
-                g.add_(kj.pow(3), alpha=-0.5 * c)
-        k.add_(kj)
+                g.add_(gj)
     return k, g
 
 
 def _torch_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclude_diag,
                  cross_only, compute_grad):
-    """Chunked PyTorch: O(P·chunk) memory, row chunks of one block of Z against the other."""
+    """Chunked PyTorch: row chunks of Z against all the columns they pair with.
+
+    A chunk of rows lies in X or in Y (chunks never straddle row n). Its columns are all of
+    Z (or only the other block with ``cross_only``), so one distance block, one transform
+    and two row sums serve the X and the Y columns at once. The chunk height is
+    ``_TORCH_BUDGET // columns`` (at least 1): a few temporaries of at most
+    max(_TORCH_BUDGET, columns) elements live at once, O(P·chunk) memory whatever P, and a
+    small problem (P² <= _TORCH_BUDGET) runs as one chunk per block of rows.
+    """
     p = zc.shape[0]
     wA, wB, wC = weights
     cs = consts.tolist()  # host floats (one sync on CUDA, none on CPU)
-    segs = ((0, n), (n, p))
     rows = torch.zeros(2, p, dtype=torch.float64, device=zc.device)
     grad = torch.zeros_like(zc) if compute_grad else None
-    for bi, (r_lo, r_hi) in enumerate(segs):
-        for bj, (c_lo, c_hi) in enumerate(segs):
-            if r_hi <= r_lo or c_hi <= c_lo or (cross_only and bi == bj):
-                continue
-            zcol = zc[c_lo:c_hi]
-            om = (wA if bi == 0 else wB) if bi == bj else wC
-            want_grad = compute_grad and om != 0.0
-            chunk = max(1, _TORCH_BUDGET // (c_hi - c_lo))
-            for r0 in range(r_lo, r_hi, chunk):
-                r1 = min(r_hi, r0 + chunk)
-                zr = zc[r0:r1]
-                d = s = None
-                if kernel == _POLY:
-                    s = zr @ zcol.T
-                else:  # d = ‖z_r‖² + ‖z_c‖² − 2⟨z_r, z_c⟩, clamped at 0 (NaN stays NaN)
-                    d = torch.addmm(sq[None, c_lo:c_hi], zr, zcol.T, alpha=-2.0)
-                    d.add_(sq[r0:r1, None]).clamp_min_(0.0)
-                    if bi == bj:  # (i, r0 − c_lo + i) is the diagonal of Z: exactly 0
-                        d.diagonal(r0 - c_lo).fill_(0.0)
-                k, g = _torch_transform(d, s, cs, kernel, degree, gamma, coef, want_grad)
-                if exclude_diag and bi == bj:
-                    k.diagonal(r0 - c_lo).fill_(0.0)
-                    if g is not None:
-                        g.diagonal(r0 - c_lo).fill_(0.0)
-                rows[bj, r0:r1] = k.sum(1, dtype=torch.float64)
+    for bi, (r_lo, r_hi) in enumerate(((0, n), (n, p))):
+        if cross_only:
+            c_lo, c_hi = (n, p) if bi == 0 else (0, n)
+        else:
+            c_lo, c_hi = 0, p
+        if r_hi <= r_lo or c_hi <= c_lo or (cross_only and bi == 1 and not compute_grad):
+            continue  # (pair sums without gradient need only the rows of X against Y)
+        zcol = zc[c_lo:c_hi]
+        split = n - c_lo  # columns [0, split) of the block are X, the rest Y
+        om = None
+        if compute_grad:  # ω(row block, column) along the columns
+            same, cross = (wA, wC) if bi == 0 else (wB, wC)
+            om = torch.full((c_hi - c_lo,), cross, dtype=zc.dtype, device=zc.device)
+            if not cross_only:
+                (om[:split] if bi == 0 else om[split:]).fill_(same)
+        chunk = max(1, _TORCH_BUDGET // (c_hi - c_lo))
+        for r0 in range(r_lo, r_hi, chunk):
+            r1 = min(r_hi, r0 + chunk)
+            zr = zc[r0:r1]
+            off = r0 - c_lo  # (i, off + i) is the diagonal of Z inside this block
+            d = s = None
+            if kernel == _POLY:
+                s = zr @ zcol.T
+            else:  # d = ‖z_r‖² + ‖z_c‖² − 2⟨z_r, z_c⟩, clamped at 0 (NaN stays NaN)
+                d = torch.addmm(sq[None, c_lo:c_hi], zr, zcol.T, alpha=-2.0)
+                d.add_(sq[r0:r1, None]).clamp_min_(0.0)
+                if not cross_only:
+                    d.diagonal(off).fill_(0.0)  # exactly 0 whatever the dot's rounding
+            k, g = _torch_transform(d, s, cs, kernel, degree, gamma, coef, compute_grad)
+            if exclude_diag and not cross_only:
+                k.diagonal(off).fill_(0.0)
                 if g is not None:
-                    w = g.mul_(om)
-                    gc = grad[r0:r1]
-                    if kernel == _POLY:
-                        gc.addmm_(w, zcol, alpha=2.0)
-                    else:
-                        gc.addmm_(w, zcol, alpha=-4.0).add_(zr * w.sum(1, keepdim=True), alpha=4.0)
+                    g.diagonal(off).fill_(0.0)
+            if split > 0:
+                rows[0, r0:r1] = k[:, :split].sum(1, dtype=torch.float64)
+            if split < c_hi - c_lo:
+                rows[1, r0:r1] = k[:, split:].sum(1, dtype=torch.float64)
+            if g is not None:
+                w = g.mul_(om)
+                gc = grad[r0:r1]
+                if kernel == _POLY:
+                    gc.addmm_(w, zcol, alpha=2.0)
+                else:
+                    gc.addmm_(w, zcol, alpha=-4.0).add_(zr * w.sum(1, keepdim=True), alpha=4.0)
     return rows[None], grad
 
 
@@ -431,7 +463,10 @@ def mmd(x: torch.Tensor, y: torch.Tensor, *, kernel: str = "gaussian", bandwidth
       (GeomLoss's ``"energy"`` reports half of this).
 
     laplacian and energy are not differentiable at d = 0 (the diagonal, duplicated points):
-    their gradient is taken as 0 there.
+    their gradient is taken as 0 there. Away from the diagonal d comes from the expansion, so
+    near-duplicate points carry a rounding error of about ε·‖z‖² in d (ε ≈ 1e-3 for tf32 dots,
+    6e-8 for "ieee"); for these two kernels prefer ``precision="ieee"`` when points nearly
+    coincide.
 
     Args:
         x: (N, D), y: (M, D); float32, float64, float16 or bfloat16 (same dtype and device);
@@ -450,8 +485,11 @@ def mmd(x: torch.Tensor, y: torch.Tensor, *, kernel: str = "gaussian", bandwidth
     in x or y makes the result NaN.
 
     Backends: CUDA tensors run the Triton kernel (one pass over (N+M)² pairs, memory
-    O((N+M)·D)); CPU tensors a chunked PyTorch loop with O((N+M)·chunk) memory (or the same
-    Triton kernel in the interpreter when ``fastgan.backend("triton")`` is forced).
+    O((N+M)·D); with a gradient and D > 128 the pass recomputes the Gram block once per 128
+    features, see kernels/mmd.py); CPU tensors a chunked PyTorch loop over row chunks of
+    ``_TORCH_BUDGET // (N+M)`` rows (2^18 elements per temporary, so memory O((N+M)·chunk);
+    (N+M)² <= 2^18 runs as one chunk per sample), or the same Triton kernel in the
+    interpreter when ``fastgan.backend("triton")`` is forced.
 
     >>> x, y = torch.randn(500, 2, requires_grad=True), torch.randn(400, 2) + 1
     >>> loss = fastgan.mmd(x, y, bandwidth=[0.5, 1.0, 2.0]); loss.backward()
@@ -483,7 +521,10 @@ def pair_sum(a: torch.Tensor, b: torch.Tensor, *, kernel: str = "gaussian", band
     gaussian/laplacian/imq, 0 for energy, Σ_i (γ‖x_i‖² + coef)^degree for polynomial.
     Same kernels as :func:`mmd`, but ``bandwidth`` must be concrete (a float or a sequence of
     σ, no "median", so that every shard uses the same kernel); distances are centred by the
-    mean of [a; b]. Only the a×b block is computed (N·M pairs).
+    mean of [a; b]. Only the a×b block is computed (N·M pairs; with a gradient, also b×a
+    for the gradient of b). Identical rows of a and b (a is b, or a shard of b) are not
+    recognised as such: their d is the rounding of the expansion (≈ ε·‖z‖², ε ≈ 1e-3 for
+    tf32 dots), so their k equals k(0) only up to that error (for energy −√d ≈ −√ε‖z‖, not 0).
 
     Args: a (N, D), b (M, D), same dtype and device; N or M may be 0 (the sum is then 0).
     Returns: 0-d tensor, float64 for float64 inputs else float32; gradients flow to a and b.
