@@ -136,13 +136,18 @@ class _Layout:
     def last(self, values):
         return values[self.start + self.len - 1]
 
-    def decreasing(self, values) -> torch.Tensor:
-        """True if some entry is below its predecessor in the same row."""
+    def steps(self, values) -> torch.Tensor:
+        """values[k] - values[k-1] within each row (flat; float64)."""
+        values = values.double()
         if self.dense:
-            return (values.reshape(self.rows, -1).diff(dim=1) < 0).any()
+            return values.reshape(self.rows, -1).diff(dim=1).reshape(-1)
         first = torch.zeros(values.numel(), dtype=torch.bool, device=values.device)
         first[self.start] = True
-        return ((values[1:] < values[:-1]) & ~first[1:]).any()
+        return (values[1:] - values[:-1])[~first[1:]]
+
+    def decreasing(self, values) -> torch.Tensor:
+        """True if some entry is below its predecessor in the same row."""
+        return (self.steps(values) < 0).any()
 
 
 def _table_dtype(t: torch.Tensor) -> torch.Tensor:
@@ -240,9 +245,11 @@ def inverse_cdf(cdf, n: int, *, support=None, generator: _random.Generator | Non
              ValueError(f"each cdf row must end at 1 (within {tol:.1e}); normalise the rows")),
         ]
         if support is not None:
-            dec = slay.decreasing(sup) if ragged else (sup.reshape(-1, rows.shape[1]).diff(dim=1) < 0).any()
+            steps = slay.steps(sup) if ragged else sup.double().reshape(-1, rows.shape[-1]).diff(dim=1)
             checks += [(~torch.isfinite(sup).all(), ValueError("support must be finite")),
-                       (dec, ValueError("support must be non-decreasing along each row"))]
+                       ((steps < 0).any(), ValueError("support must be non-decreasing along each row")),
+                       (~torch.isfinite(steps).all(),
+                        ValueError("support steps x[k] - x[k-1] must be finite (below the float64 maximum)"))]
         _raise_first(checks)
     out = _draw_tabulated(layout, table, sup, sup_start, _ops.MODE_INVERSE_CDF, n,
                           _random._resolve(generator, dev)[0], _kernel_dtype(dtype))
@@ -434,10 +441,13 @@ def truncated_normal(*size, a, b, mean=0.0, std=1.0, generator: _random.Generato
     (r = Φ(α)/Φ(β), from ``log_ndtr``) or, when P > 1/2, from the complementary
     Q = 1 - P = Φ(-α)·(r' + (1 - p)(1 - r')), so both tails are accurate (far beyond ±8σ:
     [30, 31] works; no erfinv of 1 - tiny as in pytorch#145498). Samples are clamped into [a, b]
-    (in float64; the rounded output lies in [dtype(a), dtype(b)]), never inf or NaN.
+    (in float64; the rounded output lies in [dtype(a), dtype(b)], bounds beyond the dtype's
+    range saturated at ±finfo.max), never inf or NaN. a = b (finite) is allowed: every sample is
+    a. Standardised bounds beyond ±1e30 are clamped there (the samples then sit at the bound).
 
     Args:
-        *size: output shape; a, b, mean, std: numbers or per-row tensors; a < b (±inf allowed).
+        *size: output shape; a, b, mean, std: numbers or per-row tensors; a ≤ b (±inf allowed,
+            not a = b = ±inf).
 
     Example::
 

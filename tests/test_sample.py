@@ -179,7 +179,16 @@ def test_uniform_map_edges():
     ("uniform", [-1.0, 2.0]), ("exponential", [3.0]), ("laplace", [1.0, 2.0]), ("logistic", [0.0, 0.5]),
     ("cauchy", [2.0, 3.0]), ("normal", [0.0, 1.0, -math.inf, math.inf]), ("normal", [1.0, 2.0, -15.0, -13.0]),
     ("normal", [0.0, 1.0, 3.0, 8.0]), ("normal", [0.0, 1.0, 40.0, 41.0]), ("normal", [0.0, 1.0, 1.0, 1.0 + 1e-12]),
+    # extreme parameters: ±8σ and far beyond, one-sided, degenerate a = b, bounds that overflow
+    # when standardised, tiny / huge scales (the Cauchy tail overflows float64: saturated)
+    ("normal", [0.0, 1.0, -8.0, 8.0]), ("normal", [0.0, 1.0, 8.0, math.inf]), ("normal", [0.0, 1.0, -math.inf, -38.0]),
+    ("normal", [2.0, 3.0, 1.0, 1.0]), ("normal", [0.0, 1.0, 1e200, math.inf]), ("normal", [0.0, 1.0, -1e300, -1e300]),
+    ("normal", [0.0, 1e-300, 1e30, 1e30 * (1 + 4e-16)]), ("normal", [1e300, 1e300, -math.inf, math.inf]),
+    ("normal", [0.0, 1e-300, -math.inf, math.inf]), ("exponential", [1e-300]), ("exponential", [1e300]),
+    ("laplace", [0.0, 1e-300]), ("logistic", [-1e300, 1e300]), ("cauchy", [0.0, 1e300]), ("cauchy", [0.0, 1e-300]),
+    ("uniform", [-1e307, 1e307]),
 ])
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # numpy, before the saturation
 def test_kernel_inverse_at_edge_uniforms(family, params, triton_backend):
     from fastgan.ops.sample import FAMILIES, parametric_rows
 
@@ -188,11 +197,13 @@ def test_kernel_inverse_at_edge_uniforms(family, params, triton_backend):
     u = torch.from_numpy(uniform_from_bits_reference(np.array(EDGE_BITS, dtype=np.uint32))).reshape(1, -1)
     icdf = {"uniform": ref.uniform_icdf, "exponential": ref.exponential_icdf, "laplace": ref.laplace_icdf,
             "logistic": ref.logistic_icdf, "cauchy": ref.cauchy_icdf, "normal": ref.truncated_normal_icdf}[family]
-    expected = icdf(u, *params)
+    expected = ref.saturate(icdf(u, *params), torch.float64)  # the CPU path's values
     assert torch.isfinite(out).all() and torch.isfinite(expected).all()
     assert torch.allclose(out, expected, rtol=1e-13, atol=1e-300)
     if family == "normal":
         assert (out >= params[2]).all() and (out <= params[3]).all()
+        if params[2] == params[3]:
+            assert (out == params[2]).all()
 
 
 def test_kernel_search_at_edge_uniforms(triton_backend):
@@ -423,6 +434,52 @@ def test_latent_truncation_and_samples_in_bounds():
     assert (x >= lo[:, None]).all() and (x <= hi[:, None]).all() and torch.isfinite(x).all()
 
 
+EXTREME = [
+    ("normal", dict(mean=0.0, std=1e38)), ("normal", dict(mean=1e300, std=1e300)), ("normal", dict(std=1e-300)),
+    ("normal", dict(mean=2.0, std=0.5, truncation=1e-300)),
+    ("truncated_normal", dict(a=8.0, b=math.inf)), ("truncated_normal", dict(a=-math.inf, b=-8.0)),
+    ("truncated_normal", dict(a=-12.0, b=-11.0)), ("truncated_normal", dict(a=1e200, b=math.inf)),
+    ("truncated_normal", dict(a=torch.tensor([1.5, -3.0, 0.0]), b=torch.tensor([1.5, 2.0, 0.0]))),
+    ("exponential", dict(rate=1e-38)), ("exponential", dict(rate=1e-310)), ("exponential", dict(rate=1e300)),
+    ("laplace", dict(scale=1e37)), ("logistic", dict(loc=-1e38, scale=1e37)), ("cauchy", dict(scale=1e4)),
+    ("cauchy", dict(scale=1e300)), ("uniform", dict(low=-1e38, high=3e38)),
+]
+
+
+@pytest.mark.parametrize("name,kw", EXTREME, ids=[f"{n}{i}" for i, (n, _) in enumerate(EXTREME)])
+def test_extreme_parameters_never_inf_or_nan(name, kw, torch_backend):
+    """Samples whose exact value overflows the output dtype saturate at ±finfo.max; far or
+    degenerate bounds give points of [a, b]; the CPU path still equals rand + reference F⁻¹."""
+    for dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        x = getattr(fs, name)(3, 401, generator=gen(13), dtype=dtype, **kw)
+        assert torch.isfinite(x).all(), (name, kw, dtype)
+        assert torch.equal(x, getattr(ref, name)(3, 401, generator=gen(13), dtype=dtype, **kw)), (name, dtype)
+        if name == "truncated_normal":
+            a, b = (torch.as_tensor(kw[k], dtype=torch.float64).reshape(-1, 1).expand(3, 1) for k in "ab")
+            lo, hi = ref.saturate(a, dtype).double(), ref.saturate(b, dtype).double()
+            assert (x.double() >= lo).all() and (x.double() <= hi).all()
+            point = (a == b).flatten()
+            assert (x[point] == ref.saturate(a[point], dtype)).all()
+
+
+def test_saturation_replaces_overflow():
+    u = torch.tensor([[0.0, 2.0 ** -31, 0.5, 1 - 2.0 ** -24]])
+    x = ref.cauchy_icdf(u, 0.0, 1e4)
+    assert torch.equal(ref.saturate(x, torch.float16),
+                       torch.tensor([[-65504.0, -65504.0, 0.0, 65504.0]], dtype=torch.float16))
+    assert torch.equal(ref.saturate(torch.tensor([math.inf, -math.inf, 1.0]), torch.float32),
+                       torch.tensor([3.4028234663852886e38, -3.4028234663852886e38, 1.0]))
+    cdf, sup = torch.tensor([0.5, 1.0], dtype=torch.float64), torch.tensor([0.0, 1e300], dtype=torch.float64)
+    for backend in ("torch", "triton"):
+        with fastgan.backend(backend):
+            y = fs.inverse_cdf(cdf, 41, support=sup, generator=gen(3), dtype=torch.float32)
+        assert torch.equal(y, ref.inverse_cdf(cdf, 41, support=sup, generator=gen(3), dtype=torch.float32))
+        assert torch.isfinite(y).all() and (y == 3.4028234663852886e38).any() and (y == 0).any()
+    h = fs.cauchy(2, 300, scale=1e4, generator=gen(3), dtype=torch.float16)
+    assert torch.isfinite(h).all() and (h.abs() == 65504).any()
+    assert torch.equal(h, ref.saturate(fs.cauchy(2, 300, scale=1e4, generator=gen(3)), torch.float16))
+
+
 def test_validate_false_skips_tensor_checks():
     bad = torch.tensor([0.0, -1.0])
     with pytest.raises(ValueError, match="std must be finite and > 0"):
@@ -459,6 +516,11 @@ BAD = [
     (lambda: fs.inverse_cdf(torch.tensor([[0.1, float("nan"), 1.0]]), 3), ValueError, "finite"),
     (lambda: fs.inverse_cdf(torch.tensor([[0.1, 0.5, 1.0]]), 3, support=torch.tensor([0.0, 2.0, 1.0])),
      ValueError, "support must be non-decreasing"),
+    (lambda: fs.inverse_cdf(torch.tensor([[0.5, 1.0]]), 3, support=torch.tensor([-1e308, 1e308], dtype=torch.float64)),
+     ValueError, "support steps .* must be finite"),
+    (lambda: fs.inverse_cdf([torch.tensor([0.5, 1.0]), torch.ones(1)], 3,
+                            support=[torch.tensor([-1e308, 1e308], dtype=torch.float64), torch.zeros(1)]),
+     ValueError, "support steps .* must be finite"),
     (lambda: fs.inverse_cdf(torch.tensor([[0.1, 0.5, 1.0]]), 3, support=torch.zeros(4)), ValueError,
      "support must have shape"),
     (lambda: fs.inverse_cdf([torch.tensor([0.5, 1.0]), torch.tensor([1.0])], 3, support=[torch.zeros(2)]),
