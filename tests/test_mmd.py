@@ -231,15 +231,17 @@ def test_torch_path_chunks(monkeypatch, budget):
         assert_rel(a, b, 1e-13)
     for a, b in zip(sums, sums_ref):
         assert_rel(a, b, 1e-13)
-    rows = max(1, budget // 91)  # 91 = N + M columns per chunk
-    assert {s[1] for s in seen} == {91} and max(s[0] for s in seen) == rows
-    # chunks never straddle the X/Y boundary: ceil(50/rows) + ceil(41/rows) per call
-    assert len(seen) == 2 * (-(-50 // rows) - (-41 // rows))
+    # X rows against all 91 columns, Y rows against the 41 Y columns (Y×X is X×Y's
+    # transpose); chunks never straddle the X/Y boundary
+    hx, hy = max(1, budget // 91), max(1, budget // 41)
+    one = [(min(hx, 50 - r), 91) for r in range(0, 50, hx)] + \
+        [(min(hy, 41 - r), 41) for r in range(0, 41, hy)]
+    assert seen == 2 * one  # mmd, then kernel_sums
 
 
 def test_torch_path_one_chunk_when_small():
-    # (N + M)² within the budget: one distance block per sample (X rows, Y rows), each against
-    # all N + M columns; pair_sum only the cross block (without gradient, only a against b)
+    # (N + M)² within the budget: one distance block per sample: X rows against all N + M
+    # columns, Y rows against Y; pair_sum only the cross block
     x, y = _data(30, 20, 2)
     seen = []
     orig = torch.addmm
@@ -256,7 +258,7 @@ def test_torch_path_one_chunk_when_small():
             M.pair_sum(x, y)
     finally:
         torch.addmm = orig
-    assert seen == [(30, 50), (20, 50), (30, 20)]
+    assert seen == [(30, 50), (20, 20), (30, 20)]
 
 
 @pytest.mark.parametrize("backend", ["torch", "triton"])
@@ -358,7 +360,12 @@ def test_nan_policy_propagates(backend, device):
             assert math.isnan(fastgan.mmd(x, y, kernel=kernel).item())
         y2 = y.clone()
         y2[0, 0] = float("inf")
-        assert math.isnan(fastgan.mmd(x.nan_to_num(), y2).item())
+        x2 = x.nan_to_num()
+        x2[5, 2] = -float("inf")
+        for kernel in KERNELS:  # ±inf: NaN too, not ±inf, whatever the kernel
+            assert math.isnan(fastgan.mmd(x.nan_to_num(), y2, kernel=kernel).item()), kernel
+            assert math.isnan(fastgan.mmd(x2, y, kernel=kernel, estimator="biased").item()), \
+                kernel
 
 
 def test_duplicate_points_zero_gradient_for_singular_kernels():

@@ -191,36 +191,44 @@ def _torch_transform(d, s, cs, kernel, degree, gamma, coef, grad):
 
 def _torch_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclude_diag,
                  cross_only, compute_grad):
-    """Chunked PyTorch: row chunks of Z against all the columns they pair with.
+    """Chunked PyTorch: row chunks of Z against the columns they pair with.
 
-    A chunk of rows lies in X or in Y (chunks never straddle row n). Its columns are all of
-    Z (or only the other block with ``cross_only``), so one distance block, one transform
-    and two row sums serve the X and the Y columns at once. The chunk height is
-    ``_TORCH_BUDGET // columns`` (at least 1): a few temporaries of at most
-    max(_TORCH_BUDGET, columns) elements live at once, O(P·chunk) memory whatever P, and a
-    small problem (P² <= _TORCH_BUDGET) runs as one chunk per block of rows.
+    Row chunks of X run against all of Z (only Y with ``cross_only``), row chunks of Y
+    against Y only: the Y×X block is the transpose of X×Y (k and ω are symmetric), so the
+    Y rows' X-column sums are column sums of the X×Y blocks and the gradient of the Y rows
+    from the cross pairs is wᵀ·X (one more GEMM of the block's size instead of a second
+    Gram, transform and GEMM). Three of the four blocks of Z×Z are computed (one for
+    ``cross_only``). Chunks never straddle row n, and one distance block, one transform and
+    two row sums serve the X and the Y columns of a chunk at once.
+
+    The chunk height is ``_TORCH_BUDGET // columns`` (at least 1): a few temporaries of at
+    most max(_TORCH_BUDGET, columns) elements live at once, O(P·chunk) memory whatever P,
+    and a small problem (P² <= _TORCH_BUDGET) runs as one chunk per block of rows.
     """
     p = zc.shape[0]
+    m = p - n
     wA, wB, wC = weights
     cs = consts.tolist()  # host floats (one sync on CUDA, none on CPU)
     rows = torch.zeros(2, p, dtype=torch.float64, device=zc.device)
     grad = torch.zeros_like(zc) if compute_grad else None
-    for bi, (r_lo, r_hi) in enumerate(((0, n), (n, p))):
-        if cross_only:
-            c_lo, c_hi = (n, p) if bi == 0 else (0, n)
+    wcol = torch.zeros(m, dtype=zc.dtype, device=zc.device) if compute_grad else None
+    for bi in (0, 1):
+        if bi == 0:
+            r_lo, r_hi, c_lo = 0, n, (n if cross_only else 0)
+        elif cross_only:
+            break  # the cross block and its transpose are done
         else:
-            c_lo, c_hi = 0, p
-        if r_hi <= r_lo or c_hi <= c_lo or (cross_only and bi == 1 and not compute_grad):
-            continue  # (pair sums without gradient need only the rows of X against Y)
-        zcol = zc[c_lo:c_hi]
-        split = n - c_lo  # columns [0, split) of the block are X, the rest Y
+            r_lo, r_hi, c_lo = n, p, n
+        if r_hi <= r_lo or p <= c_lo:
+            continue
+        zcol = zc[c_lo:]
+        width = p - c_lo
+        split = n - c_lo if bi == 0 else 0  # columns [0, split) of the block are X, the rest Y
         om = None
         if compute_grad:  # ω(row block, column) along the columns
-            same, cross = (wA, wC) if bi == 0 else (wB, wC)
-            om = torch.full((c_hi - c_lo,), cross, dtype=zc.dtype, device=zc.device)
-            if not cross_only:
-                (om[:split] if bi == 0 else om[split:]).fill_(same)
-        chunk = max(1, _TORCH_BUDGET // (c_hi - c_lo))
+            om = torch.full((width,), wC if bi == 0 else wB, dtype=zc.dtype, device=zc.device)
+            om[:split].fill_(wA)
+        chunk = max(1, _TORCH_BUDGET // width)
         for r0 in range(r_lo, r_hi, chunk):
             r1 = min(r_hi, r0 + chunk)
             zr = zc[r0:r1]
@@ -229,7 +237,7 @@ def _torch_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclud
             if kernel == _POLY:
                 s = zr @ zcol.T
             else:  # d = ‖z_r‖² + ‖z_c‖² − 2⟨z_r, z_c⟩, clamped at 0 (NaN stays NaN)
-                d = torch.addmm(sq[None, c_lo:c_hi], zr, zcol.T, alpha=-2.0)
+                d = torch.addmm(sq[None, c_lo:], zr, zcol.T, alpha=-2.0)
                 d.add_(sq[r0:r1, None]).clamp_min_(0.0)
                 if not cross_only:
                     d.diagonal(off).fill_(0.0)  # exactly 0 whatever the dot's rounding
@@ -240,8 +248,11 @@ def _torch_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclud
                     g.diagonal(off).fill_(0.0)
             if split > 0:
                 rows[0, r0:r1] = k[:, :split].sum(1, dtype=torch.float64)
-            if split < c_hi - c_lo:
-                rows[1, r0:r1] = k[:, split:].sum(1, dtype=torch.float64)
+            if split < width:
+                ky = k[:, split:]
+                rows[1, r0:r1] = ky.sum(1, dtype=torch.float64)
+                if bi == 0:  # by symmetry, the X-column sums of the Y rows
+                    rows[0, n:] += ky.sum(0, dtype=torch.float64)
             if g is not None:
                 w = g.mul_(om)
                 gc = grad[r0:r1]
@@ -249,6 +260,13 @@ def _torch_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclud
                     gc.addmm_(w, zcol, alpha=2.0)
                 else:
                     gc.addmm_(w, zcol, alpha=-4.0).add_(zr * w.sum(1, keepdim=True), alpha=4.0)
+                if bi == 0 and m > 0:  # the Y rows' share of the cross pairs: wᵀ·X rows
+                    wy = w[:, split:]
+                    grad[n:].addmm_(wy.T, zr, alpha=2.0 if kernel == _POLY else -4.0)
+                    if kernel != _POLY:
+                        wcol += wy.sum(0)
+    if compute_grad and kernel != _POLY and m > 0:
+        grad[n:].add_(zc[n:] * wcol[:, None], alpha=4.0)
     return rows[None], grad
 
 
