@@ -15,8 +15,17 @@ a few ulp (transcendental functions differ slightly between libraries). The CPU 
 
 Uniform edge cases. ``u`` (Triton's uint32 -> float32 map) lies in [0, 1 - 2**-24]: it can be 0,
 never 1. Families whose F⁻¹(0) is -inf (normal, truncated normal, laplace, logistic, cauchy) use
-``p = max(u, 2**-32)``, so samples are never inf or NaN; uniform and exponential use ``u`` as is,
-and tabulated rows use ``t = u · c[K-1] < c[K-1]``, so a bin always exists.
+``p = max(u, 2**-32)``; uniform and exponential use ``u`` as is, and tabulated rows use
+``t = u · c[K-1] < c[K-1]``, so a bin always exists.
+
+Never inf or NaN. Every F⁻¹ is finite at every u (u = 0 and the largest u included) for every
+accepted parameter. A sample whose exact value lies beyond the output dtype's range (a Cauchy
+tail in float16, std = 1e38 in float32, rate = 1e-310) saturates at ±``torch.finfo(dtype).max``
+instead of rounding to ±inf, on every path (the reference too: ``reference.sample.saturate``).
+Truncated normal: a = b (finite) gives the point a; standardised bounds beyond ±1e30 (a = 1e200,
+or σ = 1e-300) are clamped there, so the samples sit at the bound instead of turning NaN;
+samples always lie in [a, b]. Inputs that would need inf in the formula itself are rejected:
+uniform needs a finite ``high - low``, ``inverse_cdf`` finite support steps.
 
 Per-row parameters. Parametric samplers take the output ``*size`` like ``torch.rand``; each
 parameter is a Python number, a one-element tensor, or a per-row tensor of shape (R,) or (R, 1)

@@ -167,25 +167,26 @@ def _rounded(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 def uniform_icdf(u, low=0.0, high=1.0):
     """low + (high - low) · u; u in [0, 1) so samples lie in [low, high) (up to rounding)."""
     low, high = _col(low, u), _col(high, u)
-    return low + (high - low) * u.double()
+    return u.to(torch.float64, copy=True).mul_(high - low).add_(low)
 
 
 def exponential_icdf(u, rate=1.0):
     """-log(1 - u) / rate (u = 0 gives 0; u ≤ 1 - 2**-24 keeps it finite)."""
-    return -torch.log(1.0 - u.double()) / _col(rate, u)
+    return torch.log(1.0 - u.double()).neg_().div_(_col(rate, u))
 
 
 def laplace_icdf(u, loc=0.0, scale=1.0):
     """loc + scale · log(2p) for p < 1/2, loc - scale · log(2 - 2p) otherwise; p = max(u, 2**-32)."""
     p = _p(u)
-    z = torch.where(p < 0.5, torch.log(2.0 * p), -torch.log(2.0 - 2.0 * p))
-    return _col(loc, u) + _col(scale, u) * z
+    lower = p < 0.5
+    z = torch.log(torch.where(lower, 2.0 * p, 2.0 - 2.0 * p))  # one log: the same values
+    return torch.where(lower, z, z.neg()).mul_(_col(scale, u)).add_(_col(loc, u))
 
 
 def logistic_icdf(u, loc=0.0, scale=1.0):
     """loc + scale · (log p - log(1 - p)); p = max(u, 2**-32)."""
     p = _p(u)
-    return _col(loc, u) + _col(scale, u) * (torch.log(p) - torch.log(1.0 - p))
+    return torch.log(p).sub_(torch.log(1.0 - p)).mul_(_col(scale, u)).add_(_col(loc, u))
 
 
 def cauchy_icdf(u, loc=0.0, scale=1.0):
@@ -193,8 +194,9 @@ def cauchy_icdf(u, loc=0.0, scale=1.0):
     their relative accuracy; p = max(u, 2**-32)."""
     p = _p(u)
     m = torch.minimum(p, 1.0 - p)
-    cot = torch.cos(math.pi * m) / torch.sin(math.pi * m)
-    return _col(loc, u) + _col(scale, u) * torch.where(p < 0.5, -cot, cot)
+    m.mul_(math.pi)
+    cot = torch.cos(m).div_(torch.sin(m))
+    return torch.where(p < 0.5, cot.neg(), cot).mul_(_col(scale, u)).add_(_col(loc, u))
 
 
 def normal_row_constants(mean, std, a, b):
