@@ -214,6 +214,8 @@ def test_infinite_logits_give_the_limits(device, backend, dtype):
         out_r, _ = discriminator_loss(x, x.detach(), real_label=y, reduction="none")
         expect = [0.0 if y == 1.0 else inf, inf if y > 0.0 else 0.0]
         assert out_r[:2].tolist() == expect, f"y={y}: {out_r.tolist()}"
+        ref_r, _ = discriminator_loss_reference(leaf64(x), leaf64(x), real_label=y, reduction="none")
+        assert ref_r[:2].tolist() == expect, f"reference, y={y}: {ref_r.tolist()}"
         out_r.sum().backward()
         grad = x.grad[:2].double().cpu()
         torch.testing.assert_close(grad, torch.tensor([1.0 - y, -y], dtype=torch.float64),
