@@ -8,15 +8,18 @@ tiles of BLOCK_N rows (flash-attention style); nothing of size P×P is ever stor
 
 Per row p it writes the kernel row sums over the X columns and over the Y columns (fp32, in
 a fixed loop order; the host adds them in fp64), and, when COMPUTE_GRAD, the gradient row.
+Without COMPUTE_GRAD, row tiles lying wholly in Y skip the X columns (their X-column sums
+stay 0; the host reads Σ k(x, y) from the X rows only).
 For a distance kernel k = f(d), d = ‖z_p − z_q‖², with w_pq = ω(p, q) f'(d_pq):
     ∂L/∂z_p = 4 (z_p Σ_q w_pq − Σ_q w_pq z_q)
 (2 from ∂d/∂z_p times 2 from the symmetry of ω and k); Σ_q w_pq z_q is a second tl.dot, the
 P·V of flash attention. For the polynomial kernel k = (γ⟨z_p, z_q⟩ + c)^m, with
 w_pq = ω(p, q) m γ (γ⟨z_p, z_q⟩ + c)^(m−1):   ∂L/∂z_p = 2 Σ_q w_pq z_q.
 
-Cost. Without gradient: one Gram GEMM, 2·P²·D flops, and one transform per pair. With the
-gradient and D <= 128 (SINGLE_K): the row tile stays in registers and the accumulator
-Σ_q w_pq z_q is BLOCK_M × D, so one pass costs 2 Gram-sized GEMMs (4·P²·D flops) and one
+Cost. Without gradient: one Gram GEMM over N² + M² + N·M pairs (2·D flops each; Y×X is
+skipped, up to tile granularity) and one transform per pair. With the gradient and
+D <= 128 (SINGLE_K): the row tile stays in registers and the accumulator Σ_q w_pq z_q is
+BLOCK_M × D, so one pass over all P² pairs costs 2 Gram-sized GEMMs (4·P²·D flops) and one
 transform per pair. With the gradient and D > 128 the accumulator does not fit in registers:
 grid axis 1 splits D into ceil(D / BLOCK_DV) chunks (BLOCK_DV = 128) and each chunk's
 programs recompute the whole Gram block (looping over D in BLOCK_K chunks) and the
@@ -152,13 +155,20 @@ def mmd_fused_kernel(
         a = tl.load(z_ptr + zrow_m[:, None] * stride_zp + offs_k[None, :] * stride_zd,
                     mask=mask_m[:, None] & (offs_k[None, :] < D), other=0.0)
 
-    # column range: with CROSS_ONLY (pair sums) an X-only row tile needs only Y columns
+    # column range: with CROSS_ONLY (pair sums) an X-only row tile needs only Y columns.
+    # Without the gradient a Y-only row tile needs no X column: the cross sum is read from
+    # the X rows (Σ_i Σ_j k(x_i, y_j)), so the X-column sums of Y rows are left 0 and Y×X,
+    # the transpose of X×Y, is not computed (3 of the 4 blocks; 1 of 2 for pair sums).
+    r0 = pid_m * BLOCK_M
     if CROSS_ONLY:
-        r0 = pid_m * BLOCK_M
         col_lo = tl.where(r0 + BLOCK_M <= N, N, 0)
         col_hi = tl.where(r0 >= N, N, P)
+        if not COMPUTE_GRAD:
+            col_hi = tl.where(r0 >= N, 0, col_hi)
     else:
         col_lo = 0
+        if not COMPUTE_GRAD:
+            col_lo = tl.where(r0 >= N, N, 0)
         col_hi = P
 
     sum_x = tl.zeros((BLOCK_M,), dtype=tl.float32)

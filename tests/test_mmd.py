@@ -150,7 +150,10 @@ def test_pair_sum(kernel, backend, device):
     at, bt = a.clone().requires_grad_(), b.clone().requires_grad_()
     with fastgan.backend(backend):
         out = M.pair_sum(at, bt, kernel=kernel, bandwidth=bw, precision="ieee")
+        # without gradient only the a×b block runs (Y-only row tiles skip all columns)
+        out_ng = M.pair_sum(a, b, kernel=kernel, bandwidth=bw, precision="ieee")
     assert_rel(out, ref, 1e-5)
+    assert_rel(out_ng, ref, 1e-5)
     g = torch.autograd.grad(out * 0.5, (at, bt))
     for ga, gr in zip(g, gref):
         assert_rel(ga, 0.5 * gr, GRAD_TOL32.get(kernel, 2e-5), "pair_sum grad")
@@ -472,7 +475,9 @@ sig = {"z_ptr": "*%s", "sq_ptr": "*fp32", "idx_ptr": "*i32", "c_ptr": "*fp32", "
        "wA": "fp32", "wB": "fp32", "wC": "fp32", "gamma": "fp32", "coef": "fp32"}
 for dt, kern, grad, single, sqm, cross, idx in [("fp32", 0, True, True, 0b101, False, False),
                                                  ("bf16", 4, True, False, 0, True, False),
-                                                 ("fp32", 3, False, False, 0, False, True)]:
+                                                 ("fp32", 3, False, False, 0, False, True),
+                                                 ("fp16", 1, False, True, 0, True, False),
+                                                 ("fp32", 0, False, True, 0b11, False, False)]:
     c = dict(KERNEL=kern, NSIG=2, DEGREE=3, SQUARE_MASK=sqm,
              SQUARE_TOP=max(0, sqm.bit_length() - 1),
              EXCLUDE_DIAG=True, CROSS_ONLY=cross, USE_IDX=idx, COMPUTE_GRAD=grad, PRECISION="tf32",

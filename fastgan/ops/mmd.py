@@ -502,12 +502,14 @@ def mmd(x: torch.Tensor, y: torch.Tensor, *, kernel: str = "gaussian", bandwidth
     NaN policy: inputs are not scanned (that would need a host sync): a NaN or inf anywhere
     in x or y makes the result NaN.
 
-    Backends: CUDA tensors run the Triton kernel (one pass over (N+M)² pairs, memory
-    O((N+M)·D); with a gradient and D > 128 the pass recomputes the Gram block once per 128
-    features, see kernels/mmd.py); CPU tensors a chunked PyTorch loop over row chunks of
-    ``_TORCH_BUDGET // (N+M)`` rows (2^18 elements per temporary, so memory O((N+M)·chunk);
-    (N+M)² <= 2^18 runs as one chunk per sample), or the same Triton kernel in the
-    interpreter when ``fastgan.backend("triton")`` is forced.
+    Backends: CUDA tensors run the Triton kernel, one pass with memory O((N+M)·D): over
+    the (N+M)² pairs with the gradient (with D > 128 the pass recomputes the Gram block once
+    per 128 features, see kernels/mmd.py), over N² + M² + N·M without it (Y×X is X×Y's
+    transpose). CPU tensors run a chunked PyTorch loop over the same N² + M² + N·M pairs
+    (the gradient of the Y rows' cross pairs comes from the X×Y blocks) in row chunks of
+    at most 2^18 elements per temporary (at least one row), memory O((N+M)·chunk), one
+    chunk per sample when (N+M)² <= 2^18. ``fastgan.backend("triton")`` forces the
+    Triton kernel on CPU tensors (the interpreter).
 
     >>> x, y = torch.randn(500, 2, requires_grad=True), torch.randn(400, 2) + 1
     >>> loss = fastgan.mmd(x, y, bandwidth=[0.5, 1.0, 2.0]); loss.backward()
