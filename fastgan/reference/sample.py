@@ -14,7 +14,9 @@ Conventions shared with the kernels (documented in :mod:`fastgan.sample`):
 
 - ``u`` comes from Triton's uint32 -> float32 map: ``u`` is in [0, 1 - 2**-24], it can be 0 and is
   never 1. Where F⁻¹(0) = -inf (normal, laplace, logistic, cauchy) ``u`` is first raised to
-  ``p = max(u, 2**-32)``, half the smallest positive uniform, so samples are always finite.
+  ``p = max(u, 2**-32)``, half the smallest positive uniform, so every F⁻¹ is finite. The whole
+  samplers round with :func:`saturate` (beyond the dtype's range: ±finfo.max, never ±inf), as
+  the kernels and the CPU path of :mod:`fastgan.sample` do.
 - Tabulated rows use the cumulative table ``c`` and the target ``t = u * c[K-1]``; the bin is the
   first ``k`` with ``c[k] > t`` (``torch.searchsorted(..., right=True)``), which is never a
   zero-weight bin and always exists because ``u < 1``.
