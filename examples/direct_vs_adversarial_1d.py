@@ -74,12 +74,14 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     ax1.hist(reference.numpy().ravel(), bins=60, density=True, alpha=0.35, label="data N(4, 1.25²)")
+    colors = dict(zip(trainers, ("tab:orange", "tab:green")))  # one colour per method in both panels
     for name, t in trainers.items():
-        ax1.hist(t.sample(5000).numpy().ravel(), bins=60, density=True, histtype="step", lw=2, label=name)
+        ax1.hist(t.sample(5000).numpy().ravel(), bins=60, density=True, histtype="step", lw=2, label=name,
+                 color=colors[name])
     ax1.set_title("final samples")
     ax1.legend()
     for name, pts in curves.items():
-        ax2.plot(*zip(*pts), marker=".", label=name)
+        ax2.plot(*zip(*pts), marker=".", label=name, color=colors[name])
     ax2.set_yscale("log")
     ax2.set_xlabel("step")
     ax2.set_ylabel("W1(generated, data)")

@@ -49,6 +49,44 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _batch_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {text!r}") from None
+    if value < 2:  # the MMD and the unbiased estimators need two rows
+        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {text!r}")
+    return value
+
+
+def _unit_interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+def _device(text: str) -> str:
+    import torch
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda or cuda:N, got {text!r}") from None
+    if device.type not in ("cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda or cuda:N, got {text!r}")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise argparse.ArgumentTypeError(f"{text!r}: CUDA is not available on this machine")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return text
+
+
 def _bandwidths(text: str) -> tuple[float, ...]:
     try:
         values = tuple(float(v) for v in text.split(","))
@@ -74,23 +112,26 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", choices=_DATA, required=True, help="built-in data set")
     t.add_argument("--out", type=Path, required=True, help="output folder")
     t.add_argument("--steps", type=_positive_int, default=None, help="total training steps (default: per data set)")
-    t.add_argument("--batch-size", type=_positive_int, default=None, help="global batch size (default: 256)")
+    t.add_argument("--batch-size", type=_batch_size, default=None, help="global batch size (default: 256)")
     t.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default: per data set)")
     t.add_argument("--seed", type=_nonneg_int, default=0, help="fastgan.Generator seed for data and latents")
     t.add_argument("--loss", choices=("bce", "hinge", "wasserstein"), default="bce", help="GAN loss")
     t.add_argument("--saturating", action="store_true",
                    help="GAN: minimax generator loss log(1 - D(G(z))) instead of -log D(G(z))")
-    t.add_argument("--label-smoothing", type=float, default=None,
+    t.add_argument("--label-smoothing", type=_unit_interval, default=None,
                    help="GAN: real label = 1 - this (default: 0.1 for digits, else 0)")
-    t.add_argument("--d-steps", type=_positive_int, default=1, help="discriminator steps per generator step")
+    t.add_argument("--d-steps", type=_positive_int, default=None,
+                   help="gan, mmdgan: discriminator steps per generator step (default: 1)")
     t.add_argument("--d-clip", type=_positive_float, default=None,
-                   help="clip discriminator weights to [-c, c] (WGAN, MMD-GAN)")
+                   help="gan, mmdgan: clip discriminator weights to [-c, c] (WGAN, MMD-GAN)")
     t.add_argument("--bandwidth", type=_bandwidths, default=None,
-                   help="MMD Gaussian bandwidths σ, comma-separated (default: per data set)")
+                   help="gmmn, mmdgan: MMD Gaussian bandwidths σ, comma-separated (default: per data set)")
     t.add_argument("--lr-schedule", choices=("cosine", "constant"), default="cosine",
                    help="learning-rate schedule over --steps (default: cosine annealing)")
-    t.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none", help="mixed precision")
-    t.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
+    t.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none",
+                   help="mixed precision: bf16 autocast, or fp16 autocast with a GradScaler (for GPUs; "
+                   "on a CPU autocast runs, but is usually slower than fp32)")
+    t.add_argument("--device", type=_device, default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt up to --steps")
     t.add_argument("--checkpoint-every", type=_nonneg_int, default=0,
                    help="write the checkpoint every N steps (default: only at the end)")
@@ -107,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=_nonneg_int, default=None, help="latent seed (default: the run's fixed stream)")
 
     sub.add_parser("bench", help="run the benchmarks (source checkout only; see bench/)", add_help=False)
+    parser.subcommands = {"train": t, "sample": s}  # for errors that name the subcommand
     return parser
 
 
@@ -130,15 +172,20 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "bench":
         return _bench(argv[1:])
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command == "train":
-        if args.label_smoothing is not None and not 0.0 <= args.label_smoothing < 1.0:
-            build_parser().error(f"--label-smoothing must be in [0, 1), got {args.label_smoothing}")
+        fail = parser.subcommands["train"].error
         if args.model != "gan" and (args.loss != "bce" or args.saturating
                                   or args.label_smoothing is not None):
-            build_parser().error("--loss, --saturating and --label-smoothing apply to `train gan` only")
+            fail("--loss, --saturating and --label-smoothing apply to `train gan` only")
         if args.loss != "bce" and (args.saturating or args.label_smoothing):
-            build_parser().error("--saturating and --label-smoothing apply to --loss bce only")
+            fail("--saturating and --label-smoothing apply to --loss bce only")
+        if args.model == "gmmn" and (args.d_steps is not None or args.d_clip is not None):
+            fail("--d-steps and --d-clip apply to `train gan` and `train mmdgan` only (a GMMN has no "
+                 "discriminator)")
+        if args.model == "gan" and args.bandwidth is not None:
+            fail("--bandwidth applies to `train gmmn` and `train mmdgan` only")
         import torch
 
         from .train.run import train_builtin
@@ -153,11 +200,11 @@ def main(argv: list[str] | None = None) -> int:
             metrics = train_builtin(
                 args.model, args.data, out=args.out, steps=args.steps, batch_size=args.batch_size,
                 lr=args.lr, seed=args.seed, loss=args.loss, saturating=args.saturating,
-                label_smoothing=args.label_smoothing, d_steps=args.d_steps, d_clip=args.d_clip,
+                label_smoothing=args.label_smoothing, d_steps=args.d_steps or 1, d_clip=args.d_clip,
                 amp=None if args.amp == "none" else args.amp, device=args.device, resume=args.resume,
                 checkpoint_every=args.checkpoint_every, progress=not args.quiet, bandwidth=args.bandwidth,
                 lr_schedule=args.lr_schedule)
-        except (NonFiniteLossError, FileNotFoundError, ValueError) as exc:
+        except (NonFiniteLossError, OSError, ValueError) as exc:
             print(f"fastgan train: error: {exc}", file=sys.stderr)
             return 1
         if metrics:
@@ -173,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             path = sample_checkpoint(args.checkpoint, args.n, args.out, truncation=args.truncation,
                                      seed=args.seed)
-        except (FileNotFoundError, ValueError) as exc:
+        except (OSError, ValueError) as exc:
             print(f"fastgan sample: error: {exc}", file=sys.stderr)
             return 1
         print(f"fastgan sample: wrote {path}")

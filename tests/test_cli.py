@@ -77,11 +77,31 @@ def test_resume_equals_uninterrupted(tmp_path):
 @pytest.mark.parametrize("argv,message", [
     (["train", "gmmn", "--data", "moons", "--out", "x"], "invalid choice: 'moons'"),
     (["train", "gmmn", "--data", "ring", "--out", "x", "--steps", "0"], "expected a positive integer, got '0'"),
-    (["train", "gmmn", "--data", "ring", "--out", "x", "--batch-size", "abc"], "expected a positive integer"),
+    (["train", "gmmn", "--data", "ring", "--out", "x", "--batch-size", "abc"], "argument --batch-size: expected an integer >= 2, got .abc."),
     (["train", "gmmn", "--data", "ring", "--out", "x", "--lr", "-1"], "expected a positive number"),
     (["train", "gmmn", "--data", "ring", "--out", "x", "--bandwidth", "1,-2"], "comma-separated positive"),
     (["train", "gmmn", "--data", "ring", "--out", "x", "--loss", "hinge"], "apply to `train gan` only"),
-    (["train", "gan", "--data", "ring", "--out", "x", "--label-smoothing", "1.5"], "must be in \\[0, 1\\)"),
+    (["train", "gan", "--data", "ring", "--out", "x", "--label-smoothing", "1.5"],
+     "fastgan train: error: argument --label-smoothing: expected a number in \\[0, 1\\), got '1.5'"),
+    (["train", "gan", "--data", "ring", "--out", "x", "--label-smoothing", "nan"], "in \\[0, 1\\), got 'nan'"),
+    (["train", "gmmn", "--data", "ring", "--out", "x", "--batch-size", "1"],
+     "argument --batch-size: expected an integer >= 2, got '1'"),
+    (["train", "gmmn", "--data", "ring", "--out", "x", "--device", "tpu"],
+     "argument --device: expected cpu, cuda or cuda:N, got 'tpu'"),
+    (["train", "gmmn", "--data", "ring", "--out", "x", "--device", "cuda:x"], "argument --device: expected cpu"),
+    (["train", "gmmn", "--data", "ring", "--out", "x", "--d-steps", "2"],
+     "fastgan train: error: --d-steps and --d-clip apply to `train gan` and `train mmdgan` only"),
+    (["train", "gmmn", "--data", "ring", "--out", "x", "--d-clip", "0.1"], "--d-steps and --d-clip apply to"),
+    (["train", "gan", "--data", "ring", "--out", "x", "--bandwidth", "1,2"],
+     "--bandwidth applies to `train gmmn` and `train mmdgan` only"),
+    (["train", "gmmn", "--data", "ring", "--out", "x", "--threads", "0"], "argument --threads: expected a positive"),
+    (["train", "gmmn", "--data", "ring", "--out", "x", "--amp", "fp8"], "argument --amp: invalid choice: 'fp8'"),
+    (["train", "gmmn", "--data", "ring", "--out", "x", "--checkpoint-every", "-1"], "expected a non-negative"),
+    (["train", "gmmn", "--data", "ring", "--out", "x", "--seed", "1.5"], "argument --seed: expected a non-negative"),
+    (["train", "gmmn", "--data", "ring", "--out", "x", "--lr-schedule", "step"], "invalid choice: 'step'"),
+    (["sample", "--checkpoint", "c.pt", "--out", "x.png", "--n", "0"], "argument --n: expected a positive integer"),
+    (["sample", "--checkpoint", "c.pt", "--out", "x.png", "--truncation", "0"],
+     "argument --truncation: expected a positive number"),
     (["train", "gan", "--data", "ring", "--out", "x", "--loss", "hinge", "--label-smoothing", "0.1"],
      "apply to --loss bce only"),
     (["train", "vae", "--data", "ring", "--out", "x"], "invalid choice: 'vae'"),
@@ -107,7 +127,30 @@ def test_runtime_errors_are_reported(tmp_path, capsys):
                  "--out", str(tmp_path / "r")]) == 0
     assert main(["train", "gan", "--data", "gauss1d", "--steps", "4", "--quiet", "--out", str(tmp_path / "r"),
                  "--resume"]) == 1
-    assert "not a GANTrainer" in capsys.readouterr().err
+    assert "trained with model='gmmn', this run asks for model='gan'" in capsys.readouterr().err
+    # a new learning rate would be silently overridden by the optimizer state: refused
+    assert main(["train", "gmmn", "--data", "gauss1d", "--steps", "4", "--batch-size", "8", "--quiet",
+                 "--out", str(tmp_path / "r"), "--resume", "--lr", "0.5"]) == 1
+    assert "trained with lr=0.001, this run asks for lr=0.5" in capsys.readouterr().err
+    assert main(["train", "gmmn", "--data", "gauss1d", "--steps", "1", "--batch-size", "8", "--quiet",
+                 "--out", str(tmp_path / "r"), "--resume"]) == 1
+    assert "--steps 1 is below the checkpoint's step 2" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["train", "gmmn", "--data", "gauss1d", "--steps", "2", "--quiet", "--out", str(blocker / "run")]) == 1
+    assert "fastgan train: error:" in capsys.readouterr().err
+    assert main(["sample", "--checkpoint", str(tmp_path / "r" / "checkpoint.pt"), "--n", "4",
+                 "--out", str(blocker / "s.pt")]) == 1
+    assert "fastgan sample: error:" in capsys.readouterr().err
+
+
+def test_cuda_device_without_cuda(capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA; the error is for machines without it")
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "gmmn", "--data", "ring", "--out", "x", "--device", "cuda"])
+    assert exc.value.code == 2
+    assert "argument --device: 'cuda': CUDA is not available on this machine" in capsys.readouterr().err
 
 
 def test_bench_delegates_to_runner(capsys):

@@ -307,6 +307,12 @@ def test_trainer_argument_errors():
         MMDTrainer(g, latent_dim=2, estimator="mle")
     with pytest.raises(TypeError, match="rng must be an int seed or a fastgan.Generator"):
         MMDTrainer(g, latent_dim=2, rng="seed")
+    with pytest.raises(ValueError, match="d_steps, d_clip, d_lr and d_optimizer apply to an MMD-GAN"):
+        MMDTrainer(g, latent_dim=2, d_steps=3)
+    with pytest.raises(ValueError, match="apply to an MMD-GAN"):
+        MMDTrainer(g, latent_dim=2, d_clip=0.1)
+    with pytest.raises(ValueError, match="latent_distribution must be 'normal' or 'uniform', got 'cauchy'"):
+        GANTrainer(g, d, latent_dim=2, latent_distribution="cauchy")
     t = MMDTrainer(g, latent_dim=2)
     with pytest.raises(TypeError, match="data must be"):
         t.fit("ring", steps=1, batch_size=4, progress=False)
@@ -319,6 +325,26 @@ def test_trainer_argument_errors():
         gt.train_step(torch.randn(5, 1))
     with pytest.raises(ValueError, match="out_activation must be one of"):
         mlp_generator(2, 2, out_activation="relu")
+
+
+def test_train_builtin_argument_errors(tmp_path):
+    from fastgan.train import train_builtin
+    from fastgan.train.distributed import init_from_env
+
+    with pytest.raises(ValueError, match="model must be one of"):
+        train_builtin("vae", "ring", out=tmp_path)
+    with pytest.raises(ValueError, match="data must be one of"):
+        train_builtin("gmmn", "moons", out=tmp_path)
+    with pytest.raises(ValueError, match="bandwidth applies to the MMD models"):
+        train_builtin("gan", "ring", out=tmp_path, bandwidth=(1.0,))
+    with pytest.raises(ValueError, match="d_steps and d_clip apply to models with a discriminator"):
+        train_builtin("gmmn", "ring", out=tmp_path, d_steps=2)
+    with pytest.raises(ValueError, match="label_smoothing must be in"):
+        train_builtin("gan", "ring", out=tmp_path, label_smoothing=1.0)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="'cuda': CUDA is not available"):
+            init_from_env("cuda")
+    assert not any(tmp_path.iterdir())  # nothing written before the arguments are checked
 
 
 # ---------------------------------------------------------------------------- examples

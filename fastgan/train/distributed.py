@@ -48,6 +48,8 @@ def init_from_env(device: str | torch.device | None = None) -> torch.device:
     (``cuda:LOCAL_RANK`` for CUDA). A no-op returning ``device`` in a single process."""
     requested = torch.device(device) if device is not None else (
         torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
+    if requested.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(requested)!r}: CUDA is not available on this machine")
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return requested
     if requested.type == "cuda":

@@ -42,6 +42,16 @@ PRESETS = {
 }
 
 
+# run settings that may differ between a run and its --resume
+_RESUME_FREE = ("steps", "gan_lr", "mmd_lr")
+
+
+def _load_config(path) -> dict:
+    from .checkpoint import load_checkpoint
+
+    return load_checkpoint(path).get("config") or {}
+
+
 def build_trainer(config: dict, dim: int, *, device=None, seed: int = 0, amp=None):
     """The trainer a run ``config`` describes (keys of :data:`PRESETS` plus ``model``, ``loss``,
     ``saturating``, ``real_label``, ``d_steps``, ``lr``)."""
@@ -102,6 +112,10 @@ def train_builtin(model: str, data: str, *, out: str | Path, steps: int | None =
         raise ValueError(f"model must be one of {MODELS}, got {model!r}")
     if data not in PRESETS:
         raise ValueError(f"data must be one of {tuple(PRESETS)}, got {data!r}")
+    if model == "gan" and bandwidth is not None:
+        raise ValueError("bandwidth applies to the MMD models ('gmmn', 'mmdgan'), not 'gan'")
+    if model == "gmmn" and (d_steps != 1 or d_clip is not None):
+        raise ValueError("d_steps and d_clip apply to models with a discriminator ('gan', 'mmdgan'), not 'gmmn'")
     preset = PRESETS[data]
     if label_smoothing is None:
         label_smoothing = preset.get("label_smoothing", 0.0) if (model, loss) == ("gan", "bce") else 0.0
@@ -127,11 +141,18 @@ def train_builtin(model: str, data: str, *, out: str | Path, steps: int | None =
     if resume:
         if not ckpt.is_file():
             raise FileNotFoundError(f"--resume: no checkpoint at {str(ckpt)!r}")
-        state = trainer.load_checkpoint(ckpt)
-        saved = state.get("config", {})
-        for key in ("model", "data", "latent_dim", "hidden"):
-            if key in saved and saved[key] != trainer.config[key]:
-                raise ValueError(f"--resume: checkpoint has {key}={saved[key]!r}, this run {trainer.config[key]!r}")
+        saved = _load_config(ckpt)
+        # the optimizers' state would silently override a new lr, and any other change
+        # breaks "resume = the uninterrupted run": only the number of steps may differ
+        for key in sorted(trainer.config, key=lambda k: (k not in ("model", "data"), k)):
+            value = trainer.config[key]
+            if key not in _RESUME_FREE and key in saved and saved[key] != value:
+                raise ValueError(f"--resume: the checkpoint was trained with {key}={saved[key]!r}, this run "
+                                 f"asks for {key}={value!r}; resume with the same settings (only --steps "
+                                 "may change)")
+        trainer.load_checkpoint(ckpt)
+        if steps < trainer.step:
+            raise ValueError(f"--resume: --steps {steps} is below the checkpoint's step {trainer.step}")
     t0 = time.perf_counter()
     start = trainer.step
     trainer.fit(dataset, steps=steps, batch_size=batch_size, checkpoint=ckpt,

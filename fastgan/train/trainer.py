@@ -3,7 +3,7 @@
 Both trainers share one loop (:meth:`Trainer.fit`): minibatches and latents come from a
 :class:`fastgan.Generator` whose state is checkpointed with the models, optimizers,
 GradScaler and torch's RNG, so a resumed run reproduces the uninterrupted one bit for bit
-on CPU. Every loss is checked each step: a NaN/inf stops training with
+on CPU. Every loss is checked before its backward pass: a NaN/inf stops training with
 :class:`NonFiniteLossError` naming the step, before the bad update is applied, and the
 last checkpoint written stays the last good one. Under ``torchrun`` (a process group with
 more than one process) the models are wrapped in DistributedDataParallel, every process
@@ -35,7 +35,9 @@ _GAN_LOSSES = ("bce", "hinge", "wasserstein")
 
 
 class NonFiniteLossError(RuntimeError):
-    """A loss became NaN or infinite; training stopped before applying that step."""
+    """A loss became NaN or infinite; training stopped before the update that loss drives
+    (a GAN's discriminator updates earlier in the same step are kept in memory, never in the
+    checkpoint)."""
 
 
 def _check_int(name, value, minimum=1) -> int:
@@ -67,8 +69,8 @@ class Trainer:
                  amp: str | None = None, device=None, rng: int | _random.Generator = 0):
         self.generator = _check_module("generator", generator)
         self.latent_dim = _check_int("latent_dim", latent_dim)
-        if not isinstance(latent_distribution, str):
-            raise TypeError("latent_distribution must be a str")
+        if latent_distribution not in ("normal", "uniform"):
+            raise ValueError(f"latent_distribution must be 'normal' or 'uniform', got {latent_distribution!r}")
         self.latent_distribution = latent_distribution
         if amp not in _AMP:
             raise ValueError(f"amp must be one of None, 'bf16', 'fp16', got {amp!r}")
@@ -138,8 +140,9 @@ class Trainer:
             where = (f"the last good checkpoint is {str(self.last_checkpoint)!r}"
                      if self.last_checkpoint is not None else "no checkpoint was written yet")
             raise NonFiniteLossError(
-                f"{name} is {value} at step {self.step + 1}; training stopped before applying "
-                f"that step ({where}). Try a lower learning rate, amp=None, or gradient clipping.")
+                f"{name} is {value} at step {self.step + 1}; training stopped before the update this "
+                f"loss drives ({where}). Try a lower learning rate or no mixed precision (amp=None, "
+                f"--amp none).")
         return value
 
     def _latent(self, n: int) -> torch.Tensor:
@@ -456,6 +459,10 @@ class MMDTrainer(Trainer):
                              f"or 'median', got {bandwidth!r}")
         self.kernel, self.bandwidth, self.estimator = kernel, bandwidth, estimator
         self.discriminator = None if discriminator is None else _check_module("discriminator", discriminator)
+        if discriminator is None and (d_steps != 1 or d_clip is not None or d_optimizer is not None
+                                      or d_lr is not None):
+            raise ValueError("d_steps, d_clip, d_lr and d_optimizer apply to an MMD-GAN (pass discriminator=); "
+                             "a GMMN has no discriminator")
         self._d_steps = _check_int("d_steps", d_steps) if discriminator is not None else 1
         self.d_clip = None if d_clip is None else _check_float("d_clip", d_clip, positive=True)
         self._register("generator", generator, optimizer or self._adam(generator, lr, betas, "lr"))
