@@ -444,9 +444,10 @@ def kernel_sums(x: torch.Tensor, y: torch.Tensor, *, kernel: str = "gaussian", b
                 coef: float = 1.0, precision: str = "tf32"):
     """The three raw kernel sums (Σ_{i≠i'} k(x_i, x_i'), Σ_{j≠j'} k(y_j, y_j'), Σ_{i,j} k(x_i, y_j)).
 
-    With ``estimator="biased"`` the first two include the diagonal (i = i'). Same kernels and
-    arguments as :func:`mmd`; float64 0-d tensors; not differentiable (use :func:`mmd` or
-    :func:`pair_sum`). One fused pass, no N×M buffer.
+    x: (N, D), y: (M, D), as for :func:`mmd` (any N, M >= 1). With ``estimator="biased"`` the
+    first two include the diagonal (i = i'). Same kernels and arguments as :func:`mmd`;
+    float64 0-d tensors; not differentiable (use :func:`mmd` or :func:`pair_sum`). One fused
+    pass, no N×M buffer.
 
     >>> sxx, syy, sxy = fastgan.kernel_sums(torch.randn(100, 3), torch.randn(80, 3))
     """
