@@ -116,6 +116,9 @@ class TensorDataset(Dataset):
                  image_shape: tuple[int, ...] | None = None):
         if not isinstance(train, torch.Tensor) or train.dim() != 2 or train.shape[0] < 1:
             raise ValueError("train must be a non-empty (N, D) tensor")
+        if test is not None and (not isinstance(test, torch.Tensor) or test.dim() != 2
+                                 or test.shape[0] < 1 or test.shape[1] != train.shape[1]):
+            raise ValueError(f"test must be a non-empty (M, {train.shape[1]}) tensor like train")
         self.train = train.float().contiguous()
         self.test = test.float().contiguous() if test is not None else None
         self.dim = int(train.shape[1])

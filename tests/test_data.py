@@ -91,3 +91,7 @@ def test_errors():
         data.gauss1d(mean=float("nan"))
     with pytest.raises(ValueError, match="centers must be a non-empty"):
         data.GaussianMixture(torch.zeros(3), 1.0)
+    with pytest.raises(ValueError, match="train must be a non-empty"):
+        data.TensorDataset(torch.zeros(4))
+    with pytest.raises(ValueError, match=r"test must be a non-empty \(M, 3\) tensor"):
+        data.TensorDataset(torch.zeros(4, 3), torch.zeros(2, 2))

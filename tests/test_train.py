@@ -305,6 +305,8 @@ def test_trainer_argument_errors():
         MMDTrainer(g, latent_dim=2, bandwidth=(1.0, -2.0))
     with pytest.raises(ValueError, match="estimator must be"):
         MMDTrainer(g, latent_dim=2, estimator="mle")
+    with pytest.raises(ValueError, match="kernel must be one of .*got 'rbf'"):
+        MMDTrainer(g, latent_dim=2, kernel="rbf")
     with pytest.raises(TypeError, match="rng must be an int seed or a fastgan.Generator"):
         MMDTrainer(g, latent_dim=2, rng="seed")
     with pytest.raises(ValueError, match="d_steps, d_clip, d_lr and d_optimizer apply to an MMD-GAN"):

@@ -25,7 +25,11 @@ __all__ = ["PRESETS", "MODELS", "build_trainer", "train_builtin", "evaluate", "s
 MODELS = ("gan", "gmmn", "mmdgan")
 
 # Per data set: network sizes, MMD bandwidths (in data units) and the default run length,
-# chosen so each default run takes about a minute on a 2-core CPU.
+# chosen so each default run takes about a minute on a 2-core CPU. Measured with seed 0
+# (GMMN): digits held-out MMD² 0.013 with mmd_lr 2e-3 (0.025 with 1e-3, seeds 0 and 1);
+# grid 8-9 of 25 modes. On the grid, lr 3e-3 or 2e-2, batch 512, width 256, latent 8, a
+# constant lr or a uniform latent did not cover more modes in the same minute; the modes
+# appear during the cosine decay's last quarter.
 PRESETS = {
     "gauss1d": dict(latent_dim=4, hidden=(32, 32), d_hidden=(32, 32), out_activation="identity",
                     bandwidth=(0.25, 0.5, 1.0, 2.0, 4.0), steps=1500, batch_size=256, gan_lr=1e-3,
@@ -38,7 +42,7 @@ PRESETS = {
                  gan_lr=1e-3, mmd_lr=1e-2),
     "digits": dict(latent_dim=16, hidden=(128, 256), d_hidden=(256, 128), out_activation="sigmoid",
                    bandwidth=(0.5, 1.0, 2.0, 4.0, 8.0), steps=1500, batch_size=256, gan_lr=1e-3,
-                   mmd_lr=1e-3, label_smoothing=0.1),
+                   mmd_lr=2e-3, label_smoothing=0.1),
 }
 
 

@@ -32,6 +32,7 @@ __all__ = ["Trainer", "GANTrainer", "MMDTrainer", "NonFiniteLossError"]
 
 _AMP = {None: None, "none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 _GAN_LOSSES = ("bce", "hinge", "wasserstein")
+_KERNELS = ("gaussian", "laplacian", "imq", "polynomial", "energy")  # fastgan.mmd's kernels
 
 
 class NonFiniteLossError(RuntimeError):
@@ -446,8 +447,8 @@ class MMDTrainer(Trainer):
                  amp: str | None = None, device=None, rng: int | _random.Generator = 0):
         super().__init__(generator, latent_dim=latent_dim, latent_distribution=latent_distribution,
                          amp=amp, device=device, rng=rng)
-        if not isinstance(kernel, str):
-            raise TypeError(f"kernel must be a str, got {type(kernel).__name__}")
+        if kernel not in _KERNELS:
+            raise ValueError(f"kernel must be one of {_KERNELS}, got {kernel!r}")
         if estimator not in ("unbiased", "biased"):
             raise ValueError(f"estimator must be 'unbiased' or 'biased', got {estimator!r}")
         if isinstance(bandwidth, (int, float)) and not isinstance(bandwidth, bool):
