@@ -111,19 +111,23 @@ def test_stream_equals_tl_randint4x(device):
 def test_cuda_fill_matches_cpu_and_curand():
     from fastgan import _C
 
+    if not _C.has_cuda:
+        pytest.skip("fastgan._C was built without nvcc: no C++ CUDA fill or cuRAND check to run "
+                    "(the Triton fill on CUDA is covered by test_triton_kernel_matches_cpp)")
+    if not _C.has_curand:
+        print("cuRAND headers were missing at build time: checking the CUDA fill only")
     for seed, offset in PAIRS:
         n = 4099
         for kind, dtype in [(fr.FILL_BITS, torch.int32), (fr.FILL_UNIFORM_F32, torch.float32),
                             (fr.FILL_NORMAL_F32, torch.float32)]:
             a = torch.empty(n, dtype=dtype)
             fr._fill(a, kind, seed, offset, impl="cpp")
-            if _C.has_cuda:
-                b = poison(torch.empty(n, dtype=dtype, device="cuda"))
-                fr._fill(b, kind, seed, offset, impl="cpp")
-                if kind == fr.FILL_NORMAL_F32:
-                    torch.testing.assert_close(b.cpu(), a, rtol=2e-6, atol=2e-6)
-                else:
-                    assert torch.equal(b.cpu(), a)
+            b = poison(torch.empty(n, dtype=dtype, device="cuda"))
+            fr._fill(b, kind, seed, offset, impl="cpp")
+            if kind == fr.FILL_NORMAL_F32:
+                torch.testing.assert_close(b.cpu(), a, rtol=2e-6, atol=2e-6)
+            else:
+                assert torch.equal(b.cpu(), a)
         if _C.has_curand:
             c = poison(torch.empty(64, dtype=torch.int32, device="cuda"))
             _C.curand_reference(c.data_ptr(), 64, seed, offset, torch.cuda.current_stream().cuda_stream)
