@@ -26,7 +26,8 @@ MODELS = ("gan", "gmmn", "mmdgan")
 
 # Per data set: network sizes, MMD bandwidths (in data units) and the default run length,
 # chosen so each default run takes about a minute on a 2-core CPU. Measured with seed 0
-# (GMMN): digits held-out MMD² 0.013 with mmd_lr 2e-3 (0.025 with 1e-3, seeds 0 and 1);
+# (GMMN): digits held-out MMD² 0.013 with mmd_lr 2e-3 in 1500 steps (0.025 with 1e-3, seeds
+# 0 and 1), 0.008 in 3000 steps; 2500 steps take 25-30 s on an idle 2-core CPU;
 # grid 8-9 of 25 modes. On the grid, lr 3e-3 or 2e-2, batch 512, width 256, latent 8, a
 # constant lr or a uniform latent did not cover more modes in the same minute; the modes
 # appear during the cosine decay's last quarter.
@@ -41,7 +42,7 @@ PRESETS = {
                  bandwidth=(0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0), steps=2000, batch_size=256,
                  gan_lr=1e-3, mmd_lr=1e-2),
     "digits": dict(latent_dim=16, hidden=(128, 256), d_hidden=(256, 128), out_activation="sigmoid",
-                   bandwidth=(0.5, 1.0, 2.0, 4.0, 8.0), steps=1500, batch_size=256, gan_lr=1e-3,
+                   bandwidth=(0.5, 1.0, 2.0, 4.0, 8.0), steps=2500, batch_size=256, gan_lr=1e-3,
                    mmd_lr=2e-3, label_smoothing=0.1),
 }
 
