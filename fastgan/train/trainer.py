@@ -152,6 +152,14 @@ class Trainer:
                         generator=self.rng, device=self.device)
         return self._shard(z)
 
+    def _discriminate(self, G, D, x: torch.Tensor):
+        """D on a real batch and on as many fresh fakes (G frozen): (D(x), D(G(z)))."""
+        z = self._latent(x.shape[0] * self.world_size)
+        with torch.no_grad(), self._autocast():
+            fake = G(z)
+        with self._autocast():
+            return D(x), D(fake)
+
     def _shard(self, x: torch.Tensor) -> torch.Tensor:
         if self.world_size == 1:
             return x
@@ -382,11 +390,7 @@ class GANTrainer(Trainer):
         G, D = self._wrapped["generator"], self._wrapped["discriminator"]
         d_losses = []
         for x in batches:
-            z = self._latent(x.shape[0] * self.world_size)
-            with torch.no_grad(), self._autocast():
-                fake = G(z)
-            with self._autocast():
-                real_logits, fake_logits = D(x), D(fake)
+            real_logits, fake_logits = self._discriminate(G, D, x)
             d_loss = _ops.discriminator_loss(real_logits.float(), fake_logits.float(),
                                              real_label=self.real_label, fake_label=self.fake_label,
                                              loss=self.loss)
@@ -489,11 +493,7 @@ class MMDTrainer(Trainer):
             D = self._wrapped["discriminator"]
             d_values = []
             for x in batches:
-                z = self._latent(x.shape[0] * self.world_size)
-                with torch.no_grad(), self._autocast():
-                    fake = G(z)
-                with self._autocast():
-                    fr, ff = D(x), D(fake)
+                fr, ff = self._discriminate(G, D, x)
                 d_loss = -self._mmd(fr, ff)
                 d_values.append(-self._check_finite("discriminator MMD²", d_loss))
                 self._backward_step(d_loss * w if w > 1 else d_loss, "discriminator")
