@@ -11,6 +11,14 @@ import torch
 __all__ = ["plot_losses", "plot_scatter", "plot_image_grid", "plot_hist"]
 
 
+def _save(fig, path) -> Path:
+    """Write a finished figure as PNG and free it."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    _pyplot().close(fig)
+    return Path(path)
+
+
 def _pyplot():
     try:
         import matplotlib
@@ -44,10 +52,7 @@ def plot_losses(history: dict, path, *, title: str = "training losses") -> Path:
     ax.set_ylabel("loss")
     ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def plot_scatter(samples: torch.Tensor, path, *, real: torch.Tensor | None = None,
@@ -66,10 +71,7 @@ def plot_scatter(samples: torch.Tensor, path, *, real: torch.Tensor | None = Non
     ax.set_aspect("equal")
     ax.set_title(title)
     ax.legend(loc="upper right", markerscale=3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def plot_hist(samples: torch.Tensor, path, *, real: torch.Tensor | None = None,
@@ -84,10 +86,7 @@ def plot_hist(samples: torch.Tensor, path, *, real: torch.Tensor | None = None,
             label="generated")
     ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def plot_image_grid(images: torch.Tensor, path, *, image_shape=(8, 8), nrow: int = 8,
@@ -108,7 +107,4 @@ def plot_image_grid(images: torch.Tensor, path, *, image_shape=(8, 8), nrow: int
     ax.axis("off")
     if title:
         ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
