@@ -152,6 +152,22 @@ class Trainer:
                         generator=self.rng, device=self.device)
         return self._shard(z)
 
+    @contextlib.contextmanager
+    def _discriminator_frozen(self, D):
+        """For a G step through D: D's parameter gradients are not needed, so they are skipped in
+        one process and kept local (no all-reduce, ``no_sync``) under DDP; the next D step clears
+        them."""
+        ddp = D is not self.discriminator
+        frozen = [] if ddp else [p for p in self.discriminator.parameters() if p.requires_grad]
+        for p in frozen:
+            p.requires_grad_(False)
+        try:
+            with (D.no_sync() if ddp else contextlib.nullcontext()):
+                yield
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
+
     def _discriminate(self, G, D, x: torch.Tensor):
         """D on a real batch and on as many fresh fakes (G frozen): (D(x), D(G(z)))."""
         z = self._latent(x.shape[0] * self.world_size)
@@ -401,22 +417,12 @@ class GANTrainer(Trainer):
                     for p in self.discriminator.parameters():
                         p.clamp_(-self.d_clip, self.d_clip)
         z = self._latent(batches[-1].shape[0] * self.world_size)
-        # D's parameter gradients are not needed in the G step: skip them in one process,
-        # keep them local (no all-reduce) under DDP; the next D step clears them.
-        ddp = D is not self.discriminator
-        frozen = [] if ddp else [p for p in self.discriminator.parameters() if p.requires_grad]
-        for p in frozen:
-            p.requires_grad_(False)
-        try:
-            with (D.no_sync() if ddp else contextlib.nullcontext()):
-                with self._autocast():
-                    logits = D(G(z))
-                g_loss = _ops.generator_loss(logits.float(), saturating=self.saturating, loss=self.loss)
-                g_value = self._check_finite("generator loss", g_loss)
-                self._backward_step(g_loss, "generator")
-        finally:
-            for p in frozen:
-                p.requires_grad_(True)
+        with self._discriminator_frozen(D):
+            with self._autocast():
+                logits = D(G(z))
+            g_loss = _ops.generator_loss(logits.float(), saturating=self.saturating, loss=self.loss)
+            g_value = self._check_finite("generator loss", g_loss)
+            self._backward_step(g_loss, "generator")
         self.step += 1
         return self._record({"d_loss": sum(d_losses) / len(d_losses), "g_loss": g_value})
 
@@ -512,19 +518,11 @@ class MMDTrainer(Trainer):
             self._backward_step(loss * w if w > 1 else loss, "generator")
         else:
             D = self._wrapped["discriminator"]
-            ddp = D is not self.discriminator
-            frozen = [] if ddp else [p for p in self.discriminator.parameters() if p.requires_grad]
-            for p in frozen:
-                p.requires_grad_(False)
-            try:
-                with (D.no_sync() if ddp else contextlib.nullcontext()):
-                    with self._autocast():
-                        fr, ff = D(x), D(G(z))
-                    loss = self._mmd(fr, ff)
-                    out["mmd2"] = self._check_finite("MMD²", loss)
-                    self._backward_step(loss * w if w > 1 else loss, "generator")
-            finally:
-                for p in frozen:
-                    p.requires_grad_(True)
+            with self._discriminator_frozen(D):
+                with self._autocast():
+                    fr, ff = D(x), D(G(z))
+                loss = self._mmd(fr, ff)
+                out["mmd2"] = self._check_finite("MMD²", loss)
+                self._backward_step(loss * w if w > 1 else loss, "generator")
         self.step += 1
         return self._record(out)
