@@ -25,6 +25,7 @@ import numbers
 import torch
 
 from .. import _backend
+from .._checks import same_dtype_and_device
 
 __all__ = ["discriminator_loss", "generator_loss", "LOSSES", "REDUCTIONS"]
 
@@ -493,12 +494,7 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, *,
     """
     _check_logits(real_logits, "real_logits")
     _check_logits(fake_logits, "fake_logits")
-    if real_logits.dtype != fake_logits.dtype:
-        raise TypeError(f"real_logits and fake_logits must have the same dtype, "
-                        f"got {real_logits.dtype} and {fake_logits.dtype}")
-    if real_logits.device != fake_logits.device:
-        raise ValueError(f"real_logits and fake_logits must be on the same device, "
-                         f"got {real_logits.device} and {fake_logits.device}")
+    same_dtype_and_device(real_logits, fake_logits, ("real_logits", "fake_logits"))
     real_label, fake_label = _check_discriminator_options(real_label, fake_label, loss, reduction)
     grad_real, grad_fake = _needs_grad(real_logits), _needs_grad(fake_logits)
     out_a, out_b, _, _ = _dispatch(

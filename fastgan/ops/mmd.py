@@ -14,6 +14,7 @@ from typing import Sequence
 import torch
 
 from .. import _backend
+from .._checks import same_dtype_and_device
 
 __all__ = ["mmd", "kernel_sums", "pair_sum", "median_bandwidth", "KERNELS", "ESTIMATORS"]
 
@@ -50,12 +51,7 @@ def _check_pair(x, y, names=("x", "y"), min_rows=(1, 1)):
                          f"{names[0]}: {tuple(x.shape)} and {names[1]}: {tuple(y.shape)}")
     if x.shape[1] < 1:
         raise ValueError(f"{names[0]} and {names[1]} need at least one feature (D >= 1)")
-    if x.dtype != y.dtype:
-        raise TypeError(f"{names[0]} and {names[1]} must have the same dtype, got {x.dtype} and "
-                        f"{y.dtype}")
-    if x.device != y.device:
-        raise ValueError(f"{names[0]} and {names[1]} must be on the same device, got {x.device} "
-                         f"and {y.device}")
+    same_dtype_and_device(x, y, names)
     for t, name, k in zip((x, y), names, min_rows):
         if t.shape[0] < k:
             raise ValueError(f"{name} needs at least {k} sample(s) here, got {t.shape[0]}")
