@@ -68,3 +68,13 @@ def use_triton(device: torch.device | str) -> bool:
             )
         return True
     return False
+
+
+def cdiv(a: int, b: int) -> int:
+    """Ceiling division, for launch grids."""
+    return -(-a // b)
+
+
+def next_pow2(v: int) -> int:
+    """The smallest power of two >= v (1 for v <= 1), for block sizes."""
+    return 1 << max(0, int(v) - 1).bit_length()

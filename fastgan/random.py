@@ -22,6 +22,7 @@ from typing import Sequence
 import torch
 
 from . import _backend
+from ._backend import cdiv
 
 try:
     from . import _C
@@ -252,15 +253,11 @@ def _fill(out: torch.Tensor, kind: int, seed: int, offset: int, impl: str = "aut
             raise ValueError("a single Triton fill is limited to 2**34 values")
         slo, shi = _split(seed)
         olo, ohi = _split(offset)
-        grid = (triton_cdiv(blocks, block),)
+        grid = (cdiv(blocks, block),)
         fill_kernel[grid](out, n, slo, shi, olo, ohi, KIND=kind, BLOCK=block)
     else:
         raise ValueError(f"impl must be 'auto', 'cpp' or 'triton', got {impl!r}")
     return out
-
-
-def triton_cdiv(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 def _parse_size(size) -> tuple[int, ...]:

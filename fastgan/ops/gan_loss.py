@@ -25,6 +25,7 @@ import numbers
 import torch
 
 from .. import _backend
+from .._backend import cdiv, next_pow2
 from .._checks import same_dtype_and_device
 
 __all__ = ["discriminator_loss", "generator_loss", "LOSSES", "REDUCTIONS"]
@@ -206,10 +207,10 @@ def _triton_forward(parts, reduction):
     block = cfg["block"]
     n_max = max(p[0].numel() for p in parts)
     if n_max <= cfg["single_max"]:
-        tiles = _pow2_ceil(triton_cdiv(n_max, block))
+        tiles = next_pow2(cdiv(n_max, block))
     else:
         tiles = _pow2_floor(max(1, min(cfg["tiles"], n_max // (block * cfg["min_programs"]))))
-    grid = triton_cdiv(n_max, block * tiles)
+    grid = cdiv(n_max, block * tiles)
 
     args, flags, outs, grads = [], {}, [], []
     for slot, (x, kind, label, sign, need_grad) in zip("AB", parts):
@@ -252,21 +253,13 @@ def _triton_forward(parts, reduction):
             num_warps=cfg["warps"], **flags,
         )
         if out is not None and grid > 1:
-            sum_block = min(_pow2_ceil(grid), cfg["sum_block"])
+            sum_block = min(next_pow2(grid), cfg["sum_block"])
             _k.sum_partials_kernel[(1,)](out_ptr, out, grid, BLOCK=sum_block,
-                                         ITERS=_pow2_ceil(triton_cdiv(grid, sum_block)),
+                                         ITERS=next_pow2(cdiv(grid, sum_block)),
                                          num_warps=cfg["warps"])
     if out is not None:
         outs.append(out)
     return outs, grads
-
-
-def triton_cdiv(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-def _pow2_ceil(v: int) -> int:
-    return 1 << (v - 1).bit_length()
 
 
 def _pow2_floor(v: int) -> int:

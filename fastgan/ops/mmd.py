@@ -14,6 +14,7 @@ from typing import Sequence
 import torch
 
 from .. import _backend
+from .._backend import cdiv, next_pow2
 from .._checks import same_dtype_and_device
 
 __all__ = ["mmd", "kernel_sums", "pair_sum", "median_bandwidth", "KERNELS", "ESTIMATORS"]
@@ -275,10 +276,6 @@ _CUDA_BLOCKS = {
 }
 
 
-def _next_pow2(v: int) -> int:
-    return 1 << max(0, int(v) - 1).bit_length()
-
-
 def _triton_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclude_diag,
                   cross_only, compute_grad, precision, idx=None, p=None, square_mask=0):
     """Launch kernels/mmd.py. zc (rows, D) in the dot dtype; idx (B, P) gathers rows of zc."""
@@ -288,7 +285,7 @@ def _triton_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclu
     p = zc.shape[0] if p is None else p
     batch = 1 if idx is None else idx.shape[0]
     cuda = zc.device.type == "cuda"
-    bk = max(16, _next_pow2(d))
+    bk = max(16, next_pow2(d))
     single = bk <= 128
     if single:
         bdv = bk if compute_grad else 16
@@ -300,7 +297,7 @@ def _triton_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclu
         bm, bn, warps, stages = _CUDA_BLOCKS[(compute_grad, bk if single else 0)]
     else:  # the interpreter: fewer, larger blocks run faster
         bm, bn, warps, stages = 64, 32, 4, 1  # BLOCK_M != BLOCK_N as on the GPU
-    n_v = triton_cdiv(d, bdv) if compute_grad else 1
+    n_v = cdiv(d, bdv) if compute_grad else 1
     rows = torch.full((batch, 2, p), float("nan"), dtype=torch.float32, device=zc.device)
     if compute_grad:
         grad = torch.full((p, d), float("nan"), dtype=torch.float32, device=zc.device)
@@ -308,7 +305,7 @@ def _triton_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclu
         grad = rows  # never written
     c32 = consts.to(device=zc.device, dtype=torch.float32).contiguous()
     idx_t = idx if idx is not None else rows
-    grid = (triton_cdiv(p, bm), n_v, batch)
+    grid = (cdiv(p, bm), n_v, batch)
     mmd_fused_kernel[grid](
         zc, sq, idx_t, c32, rows, grad,
         n, p, d,
@@ -322,10 +319,6 @@ def _triton_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclu
         UPCAST=(not cuda) and zc.dtype == torch.bfloat16, num_warps=warps, num_stages=stages,
     )
     return rows, (grad if compute_grad else None)
-
-
-def triton_cdiv(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 def _prepare(x, y, kernel, use_triton):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 
 from .. import _backend
+from .._backend import cdiv
 from .. import random as _random
 from ..reference import sample as _ref
 
@@ -108,7 +109,7 @@ def sample_parametric(rows: torch.Tensor, family: int, n: int, seed_lo: int, see
 
         total = r * n
         block = _block(rows.device)
-        grid = (triton_cdiv(-(-total // 4), block),)
+        grid = (cdiv(-(-total // 4), block),)
         parametric_kernel[grid](out, rows.contiguous(), total, n, r, seed_lo, seed_hi, off_lo, off_hi,
                                 FAMILY=family, W=rows.shape[1], BLOCK=block)
         return out
@@ -155,7 +156,7 @@ def sample_tabulated(table: torch.Tensor, support: torch.Tensor, row_start: torc
 
         total = r * n
         block = _block(table.device)
-        grid = (triton_cdiv(-(-total // 4), block),)
+        grid = (cdiv(-(-total // 4), block),)
         tabulated_kernel[grid](out, table, support, row_start, row_len, sup_start, total, n, r, steps,
                                seed_lo, seed_hi, off_lo, off_hi, MODE=mode, BLOCK=block)
         return out
@@ -181,10 +182,6 @@ def sample_tabulated(table: torch.Tensor, support: torch.Tensor, row_start: torc
 def _(table, support, row_start, row_len, sup_start, mode, n, steps, seed_lo, seed_hi, off_lo, off_hi,
       dtype):
     return table.new_empty((row_start.shape[0], n), dtype=dtype)
-
-
-def triton_cdiv(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 def check_total(rows: int, n: int) -> None:
