@@ -20,18 +20,20 @@ Cost. Without gradient: one Gram GEMM over N² + M² + N·M pairs (2·D flops ea
 skipped, up to tile granularity) and one transform per pair. With the gradient and
 D <= 128 (SINGLE_K): the row tile stays in registers and the accumulator Σ_q w_pq z_q is
 BLOCK_M × D, so one pass over all P² pairs costs 2 Gram-sized GEMMs (4·P²·D flops) and one
-transform per pair. With the gradient and D > 128 the accumulator does not fit in registers:
-grid axis 1 splits D into ceil(D / BLOCK_DV) chunks (BLOCK_DV = 128) and each chunk's
-programs recompute the whole Gram block (looping over D in BLOCK_K chunks) and the
-transform to get w. That costs (ceil(D/128) + 1)·2·P²·D flops and ceil(D/128) transforms
-per pair: at Inception's D = 2048, 17 Gram-sized GEMMs instead of 2 (≈ 8.5× the GEMM work
-of an ideal pass; the row sums are written by the chunk-0 programs only).
-Alternatives checked with ptxas (Triton 3.9, sm_90a) but not timed on a GPU, so not taken:
-BLOCK_DV = 256 spills with BLOCK_M = 64 (88 bytes fp32, 8 warps), and is spill-free with
-BLOCK_M = BLOCK_N = 32, 8 warps, 2 stages (fp32 and bf16; gaussian, laplacian, polynomial),
-halving the recomputation at half the row reuse per column tile; or, for large D, a
-two-stage scheme writing w for a chunk of rows (chunk × P, not P × P) and multiplying it by
-Z with a library GEMM, which computes the Gram once.
+transform per pair. With the gradient and D > 128 the accumulator does not fit in
+registers, and the launcher (fastgan.ops.mmd._LARGE_D) picks one of two schemes:
+- recompute (128 < D < 385): grid axis 1 splits D into ceil(D / BLOCK_DV) chunks
+  (BLOCK_DV = 128) and each chunk's programs recompute the whole Gram block (looping over D
+  in BLOCK_K chunks) and the transform to get w: (ceil(D/128) + 1)·2·P²·D flops and
+  ceil(D/128) transforms per pair (the row sums are written by the chunk-0 programs only).
+- two-stage (D >= 385): WRITE_W programs compute the Gram once for a chunk of rows and
+  store w (chunk × P, at most 1 GiB) with the partial Σ_q w_pq and row sums of their column
+  span; mmd_grad_gemm_kernel then forms Σ_q w_pq z_q as a tiled GEMM with the gradient's
+  epilogue. 2 Gram-sized GEMMs plus writing and reading w: at Inception's D = 2048 the
+  floors give ≈ 20 ms against ≈ 150 ms at N = M = 16384 on an H100 (bench/NOTES.md).
+Also checked with ptxas (Triton 3.9, sm_90a) for the recompute scheme, not timed:
+BLOCK_DV = 256 spills with BLOCK_M = 64, and is spill-free with BLOCK_M = BLOCK_N = 32,
+8 warps, 2 stages (half the recomputation at half the row reuse per column tile).
 """
 import triton
 import triton.language as tl
@@ -124,18 +126,23 @@ def mmd_fused_kernel(
     # Row sums and gradient of L = Σ_p Σ_q ω(p, q) k(z_p, z_q) (module docstring).
     # Rows of Z are z_ptr[idx[b, p]] when USE_IDX (KID's batched subsets, batch b = program
     # axis 2), else z_ptr[p]. sq[p] = ‖z_p‖² of the (centred, rounded) rows.
-    z_ptr, sq_ptr, idx_ptr, c_ptr, rows_ptr, grad_ptr,
-    N, P, D,
-    stride_zp, stride_zd, stride_ib, stride_rb, stride_gp,
+    # WRITE_W (with COMPUTE_GRAD; the two-stage gradient for large D): the programs own the
+    # row tiles tile0, tile0 + 1, ... of one chunk of rows, grid axis 1 splits the columns
+    # into n_split spans, and each program stores its w_pq (chunk-relative rows, w_ptr's
+    # dtype) and its partial Σ_q w_pq and row sums under split pid_v; no accumulator, no
+    # gradient (mmd_grad_gemm_kernel multiplies w by Z).
+    z_ptr, sq_ptr, idx_ptr, c_ptr, rows_ptr, grad_ptr, w_ptr, wsum_ptr,
+    N, P, D, tile0, n_split,
+    stride_zp, stride_zd, stride_ib, stride_rb, stride_gp, stride_wr,
     wA, wB, wC, gamma, coef,
     KERNEL: tl.constexpr, NSIG: tl.constexpr, DEGREE: tl.constexpr,
     SQUARE_MASK: tl.constexpr, SQUARE_TOP: tl.constexpr,
     EXCLUDE_DIAG: tl.constexpr, CROSS_ONLY: tl.constexpr, USE_IDX: tl.constexpr,
-    COMPUTE_GRAD: tl.constexpr, PRECISION: tl.constexpr,
+    COMPUTE_GRAD: tl.constexpr, WRITE_W: tl.constexpr, PRECISION: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
     BLOCK_DV: tl.constexpr, SINGLE_K: tl.constexpr, UPCAST: tl.constexpr,
 ):
-    pid_m = tl.program_id(0)
+    pid_m = tl.program_id(0) + tile0
     pid_v = tl.program_id(1)
     pid_b = tl.program_id(2).to(tl.int64)
 
@@ -170,6 +177,11 @@ def mmd_fused_kernel(
         if not COMPUTE_GRAD:
             col_lo = tl.where(r0 >= N, N, 0)
         col_hi = P
+    if WRITE_W:  # this program's span of the columns (whole BLOCK_N tiles)
+        span = tl.cdiv(tl.cdiv(col_hi - col_lo, BLOCK_N), n_split) * BLOCK_N
+        col_lo = col_lo + pid_v * span
+        col_hi = tl.minimum(col_hi, col_lo + span)
+        row0 = tile0 * BLOCK_M
 
     sum_x = tl.zeros((BLOCK_M,), dtype=tl.float32)
     sum_y = tl.zeros((BLOCK_M,), dtype=tl.float32)
@@ -226,19 +238,30 @@ def mmd_fused_kernel(
             om = tl.where(same, tl.where(row_in_x[:, None], wA, wB), wC)
             w = tl.where(valid, om * g, 0.0)
             wsum += tl.sum(w, axis=1)
-            if SINGLE_K:
-                zv = tl.trans(bt)
+            if WRITE_W:
+                tl.store(w_ptr + (offs_m - row0).to(tl.int64)[:, None] * stride_wr
+                         + offs_n[None, :], w.to(w_ptr.dtype.element_ty),
+                         mask=mask_m[:, None] & mask_n[None, :])
             else:
-                zv = tl.load(z_ptr + zrow_n[:, None] * stride_zp + offs_v[None, :] * stride_zd,
-                             mask=mask_n[:, None] & mask_v[None, :], other=0.0)
-            acc = _dot(w.to(zv.dtype), zv, acc, PRECISION, UPCAST)
+                if SINGLE_K:
+                    zv = tl.trans(bt)
+                else:
+                    zv = tl.load(z_ptr + zrow_n[:, None] * stride_zp
+                                 + offs_v[None, :] * stride_zd,
+                                 mask=mask_n[:, None] & mask_v[None, :], other=0.0)
+                acc = _dot(w.to(zv.dtype), zv, acc, PRECISION, UPCAST)
 
-    if pid_v == 0:
+    if WRITE_W:  # partial sums of split pid_v
+        rbase = rows_ptr + pid_v * stride_rb
+        tl.store(rbase + offs_m, sum_x, mask=mask_m)
+        tl.store(rbase + P + offs_m, sum_y, mask=mask_m)
+        tl.store(wsum_ptr + pid_v * P + offs_m, wsum, mask=mask_m)
+    elif pid_v == 0:
         rbase = rows_ptr + pid_b * stride_rb
         tl.store(rbase + offs_m, sum_x, mask=mask_m)
         tl.store(rbase + P + offs_m, sum_y, mask=mask_m)
 
-    if COMPUTE_GRAD:
+    if COMPUTE_GRAD and not WRITE_W:
         if KERNEL == 3:
             grad = 2.0 * acc
         else:
@@ -247,3 +270,58 @@ def mmd_fused_kernel(
             grad = 4.0 * (zm * wsum[:, None] - acc)
         tl.store(grad_ptr + offs_m.to(tl.int64)[:, None] * stride_gp + offs_v[None, :], grad,
                  mask=mask_m[:, None] & mask_v[None, :])
+
+
+@triton.jit
+def mmd_grad_gemm_kernel(
+    # Second stage of the two-stage gradient: for the R rows row0 .. row0 + R − 1 of one chunk,
+    # grad[p] = 4 (z_p Σ_q w_pq − Σ_q w_pq z_q)  (distance kernels), or 2 Σ_q w_pq z_q
+    # (polynomial), with w (R × P, chunk-relative rows) and wsum from mmd_fused_kernel(WRITE_W).
+    # A tiled GEMM W·Z (grouped launch order so a group of row tiles shares Z tiles in L2)
+    # with the epilogue fused.
+    w_ptr, z_ptr, wsum_ptr, grad_ptr,
+    row0, R, P, D,
+    stride_wr, stride_zp, stride_zd, stride_gp,
+    POLY: tl.constexpr, PRECISION: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+    GROUP_M: tl.constexpr, UPCAST: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    tiles_m = tl.cdiv(R, BLOCK_M)
+    tiles_n = tl.cdiv(D, BLOCK_N)
+    group = GROUP_M * tiles_n
+    first_m = (pid // group) * GROUP_M
+    size_m = tl.minimum(tiles_m - first_m, GROUP_M)
+    pid_m = first_m + (pid % group) % size_m
+    pid_n = (pid % group) // size_m
+
+    offs_r = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_v = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    mask_r = offs_r < R
+    mask_v = offs_v < D
+    offs_k = tl.arange(0, BLOCK_K)
+    # pointers advance by BLOCK_K per step (no per-step 64-bit index arithmetic); rows past R
+    # and features past D are clamped to valid ones, not masked: only the K tail is masked
+    safe_r = tl.where(mask_r, offs_r, 0).to(tl.int64)
+    safe_v = tl.where(mask_v, offs_v, 0)
+    w_tile = w_ptr + safe_r[:, None] * stride_wr + offs_k[None, :]
+    z_tile = z_ptr + offs_k[:, None] * stride_zp + safe_v[None, :] * stride_zd
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    for k0 in range(0, P, BLOCK_K):
+        k_ok = offs_k < P - k0
+        wt = tl.load(w_tile, mask=k_ok[None, :], other=0.0)
+        zt = tl.load(z_tile, mask=k_ok[:, None], other=0.0)
+        acc = _dot(wt, zt, acc, PRECISION, UPCAST)
+        w_tile += BLOCK_K
+        z_tile += BLOCK_K * stride_zp
+
+    rows = (row0 + offs_r).to(tl.int64)
+    mask = mask_r[:, None] & mask_v[None, :]
+    if POLY:
+        grad = 2.0 * acc
+    else:
+        wsum = tl.load(wsum_ptr + rows, mask=mask_r, other=0.0)
+        zm = tl.load(z_ptr + rows[:, None] * stride_zp + offs_v[None, :] * stride_zd,
+                     mask=mask, other=0.0).to(tl.float32)
+        grad = 4.0 * (zm * wsum[:, None] - acc)
+    tl.store(grad_ptr + rows[:, None] * stride_gp + offs_v[None, :], grad, mask=mask)

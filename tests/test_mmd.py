@@ -86,6 +86,73 @@ def test_large_d_streams_over_feature_chunks(kernel, triton_backend, device):
                tol_g=GRAD_TOL32.get(kernel, 2e-5), precision="ieee")
 
 
+@pytest.fixture
+def two_stage(monkeypatch):
+    """Force the two-stage large-D gradient (w chunks + GEMM) with 64-row chunks of w and 5
+    column spans per row tile, and count its launches."""
+    monkeypatch.setattr(M, "_LARGE_D", "gemm")
+    monkeypatch.setattr(M, "_W_MIN_ROWS", 1)
+    monkeypatch.setattr(M, "_TARGET_PROGRAMS", 5)
+    calls = []
+    real = M._triton_two_stage
+
+    def spy(zc, *args):
+        calls.append(zc.shape)
+        return real(zc, *args)
+
+    monkeypatch.setattr(M, "_triton_two_stage", spy)
+
+    def budget(p, itemsize):  # bytes for 64 rows of w
+        monkeypatch.setattr(M, "_W_BUDGET", 64 * p * itemsize)
+    return calls, budget
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_two_stage_large_d_gradient(kernel, dtype, two_stage, triton_backend, device):
+    # D = 150 > 128; P = 160 rows in three 64-row chunks of w (the last one partial), each
+    # row tile's columns split over 5 programs
+    calls, budget = two_stage
+    x, y = _data(97, 63, 150, dtype=dtype, device=device)
+    budget(160, x.element_size())
+    tol = 2e-6 if dtype == torch.float32 else TOL[dtype]["rtol"]
+    tol_g = GRAD_TOL32.get(kernel, 2e-5) if dtype == torch.float32 else tol
+    _check_mmd(x, y, kernel, "unbiased" if kernel != "imq" else "biased", _bw(kernel, 150),
+               tol_v=tol, tol_g=tol_g, precision="ieee")
+    assert calls == [(160, 150)]
+
+
+@pytest.mark.parametrize("kernel", ["gaussian", "polynomial"])
+def test_two_stage_pair_sum(kernel, two_stage, triton_backend, device):
+    # pair sums visit only cross columns: the rest of each w row must read as 0
+    calls, budget = two_stage
+    a, b = _data(70, 75, 140, device=device)
+    budget(145, 4)
+    bw = _bw(kernel, 140)
+    ar, br = a.double().requires_grad_(), b.double().requires_grad_()
+    ref = R.pair_sum(ar, br, kernel=kernel, bandwidth=bw)
+    gref = torch.autograd.grad(ref, (ar, br))
+    at, bt = a.clone().requires_grad_(), b.clone().requires_grad_()
+    out = M.pair_sum(at, bt, kernel=kernel, bandwidth=bw, precision="ieee")
+    assert_rel(out, ref, 1e-5)
+    for ga, gr in zip(torch.autograd.grad(out, (at, bt)), gref):
+        assert_rel(ga, gr, 2e-5, "pair_sum grad")
+    assert len(calls) == 1
+
+
+def test_two_stage_choice(monkeypatch):
+    # auto: the GEMM from D >= _GEMM_MIN_D, chunks a multiple of the row tile within the
+    # budget; too few rows per chunk (huge P) fall back to recomputation
+    assert M._two_stage_rows(32768, 2048, 4, 64) == (1 << 30) // (32768 * 4)
+    assert M._two_stage_rows(32768, M._GEMM_MIN_D - 1, 4, 64) == 0
+    assert M._two_stage_rows(100, 4096, 2, 64) == 128        # whole P, rounded up to tiles
+    assert M._two_stage_rows(4 << 20, 4096, 4, 64) == 0      # 64 rows per GiB: recompute
+    monkeypatch.setattr(M, "_LARGE_D", "recompute")
+    assert M._two_stage_rows(32768, 2048, 4, 64) == 0
+    monkeypatch.setattr(M, "_LARGE_D", "gemm")
+    assert M._two_stage_rows(32768, 200, 4, 64) == 8192
+
+
 @pytest.mark.parametrize("backend", ["torch", "triton"])
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("kernel", ["gaussian", "polynomial", "energy"])
@@ -468,23 +535,33 @@ def test_gaussian_mixture_paths(bw, triton_backend, device):
 
 
 _SM90_SCRIPT = r"""
-from fastgan.kernels.mmd import mmd_fused_kernel as K
+from fastgan.kernels.mmd import mmd_fused_kernel as K, mmd_grad_gemm_kernel as G
 sig = {"z_ptr": "*%s", "sq_ptr": "*fp32", "idx_ptr": "*i32", "c_ptr": "*fp32", "rows_ptr": "*fp32",
-       "grad_ptr": "*fp32", "N": "i32", "P": "i32", "D": "i32", "stride_zp": "i32",
-       "stride_zd": "i32", "stride_ib": "i32", "stride_rb": "i32", "stride_gp": "i32",
+       "grad_ptr": "*fp32", "wsum_ptr": "*fp32", "N": "i32", "P": "i32", "D": "i32",
+       "tile0": "i32", "n_split": "i32", "stride_zp": "i32", "stride_zd": "i32",
+       "stride_ib": "i32", "stride_rb": "i32", "stride_gp": "i32", "stride_wr": "i32",
        "wA": "fp32", "wB": "fp32", "wC": "fp32", "gamma": "fp32", "coef": "fp32"}
-for dt, kern, grad, single, sqm, cross, idx in [("fp32", 0, True, True, 0b101, False, False),
-                                                 ("bf16", 4, True, False, 0, True, False),
-                                                 ("fp32", 3, False, False, 0, False, True),
-                                                 ("fp16", 1, False, True, 0, True, False),
-                                                 ("fp32", 0, False, True, 0b11, False, False)]:
+for dt, kern, grad, single, sqm, cross, idx, ww in [
+        ("fp32", 0, True, True, 0b101, False, False, False),
+        ("bf16", 4, True, False, 0, True, False, False),
+        ("fp32", 3, False, False, 0, False, True, False),
+        ("fp16", 1, False, True, 0, True, False, False),
+        ("fp32", 0, False, True, 0b11, False, False, False),
+        ("fp32", 0, True, False, 0b11, False, False, True),
+        ("bf16", 3, True, False, 0, True, False, True)]:
     c = dict(KERNEL=kern, NSIG=2, DEGREE=3, SQUARE_MASK=sqm,
              SQUARE_TOP=max(0, sqm.bit_length() - 1),
-             EXCLUDE_DIAG=True, CROSS_ONLY=cross, USE_IDX=idx, COMPUTE_GRAD=grad, PRECISION="tf32",
-             BLOCK_M=64, BLOCK_N=32, BLOCK_K=64, BLOCK_DV=64 if single else 128, SINGLE_K=single,
-             UPCAST=False)
-    types = dict(sig, z_ptr="*" + dt)
+             EXCLUDE_DIAG=True, CROSS_ONLY=cross, USE_IDX=idx, COMPUTE_GRAD=grad, WRITE_W=ww,
+             PRECISION="tf32", BLOCK_M=64, BLOCK_N=32, BLOCK_K=64,
+             BLOCK_DV=64 if single else 128, SINGLE_K=single, UPCAST=False)
+    types = dict(sig, z_ptr="*" + dt, w_ptr="*" + dt)
     build(K, types.__getitem__, c, cc=90, num_warps=8)
+for dt, bk in [("fp32", 32), ("bf16", 64)]:
+    types = dict(w_ptr="*" + dt, z_ptr="*" + dt, wsum_ptr="*fp32", grad_ptr="*fp32")
+    for poly in (False, True):
+        build(G, lambda n: types.get(n, "i32"),
+              dict(POLY=poly, PRECISION="tf32", BLOCK_M=128, BLOCK_N=128, BLOCK_K=bk,
+                   GROUP_M=8, UPCAST=False), cc=90, num_warps=8)
 print("compiled")
 """
 
@@ -521,3 +598,32 @@ def test_gpu_vs_reference(d, dtype, precision, tol):
     x, y = _data(1000, 700, d, dtype=dtype, device="cuda")
     bw = [math.sqrt(d), 2 * math.sqrt(d)]
     _check_mmd(x, y, "gaussian", "unbiased", bw, tol_v=tol, tol_g=tol * 10, precision=precision)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("strategy", ["recompute", "gemm"])
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 3e-3), (torch.bfloat16, 2e-2)])
+def test_gpu_large_d_strategies(strategy, dtype, tol, monkeypatch):
+    # both D > 128 gradient paths on the tensor cores, whatever "auto" would pick
+    monkeypatch.setattr(M, "_LARGE_D", strategy)
+    x, y = _data(1500, 1100, 1000, dtype=dtype, device="cuda")
+    bw = [math.sqrt(1000), 2 * math.sqrt(1000)]
+    _check_mmd(x, y, "gaussian", "unbiased", bw, tol_v=tol, tol_g=tol * 10)
+
+
+@pytest.mark.gpu
+def test_gpu_two_stage_memory_is_one_chunk_of_w(monkeypatch):
+    # P = 40000 rows, D = 512: w comes in chunks of at most _W_BUDGET bytes, never P × P
+    monkeypatch.setattr(M, "_W_BUDGET", 256 << 20)
+    x = torch.randn(20000, 512, device="cuda", requires_grad=True)
+    y = torch.randn(20000, 512, device="cuda") + 0.1
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    loss = fastgan.mmd(x, y, bandwidth=[16.0, 32.0])
+    loss.backward()
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated() - base
+    limit = (256 << 20) + 8 * 40000 * 512 * 4
+    assert peak < limit, f"peak {peak / 2 ** 20:.0f} MiB > {limit / 2 ** 20:.0f} MiB"
+    assert torch.isfinite(loss) and torch.isfinite(x.grad).all()

@@ -6,6 +6,8 @@ pairs = N² + M² + N·M (the three kernel matrices); forward flops = 2·D·pair
 products), forward+backward flops = 3× that (two more products of the same size for the
 gradient). The exp per pair is not counted in flops: at small D it, not the tensor cores,
 bounds the kernel (see bench/NOTES.md). Fraction of peak is taken of the measured tf32 rate.
+At D = 2048 with the gradient the two large-D strategies are also timed on their own
+(providers ``fastgan:recompute`` and ``fastgan:gemm``).
 """
 from __future__ import annotations
 
@@ -36,6 +38,20 @@ def _keops_mmd(x, y, sigma):
     # the gaussian diagonal is exactly 1: the unbiased sums drop n (m) ones
     return ((ksum(x, x) - n) / (n * (n - 1)) + (ksum(y, y) - m) / (m * (m - 1))
             - 2 * ksum(x, y) / (n * m))
+
+
+def _large_d(mode, f):
+    """f with the D > 128 gradient strategy forced ("recompute" or "gemm"; see
+    fastgan.ops.mmd._LARGE_D): both are timed where "auto" picks one of them."""
+    from fastgan.ops import mmd as M
+
+    def g(x, y):
+        old, M._LARGE_D = M._LARGE_D, mode
+        try:
+            return f(x, y)
+        finally:
+            M._LARGE_D = old
+    return g
 
 
 def _grid(mode):
@@ -89,11 +105,16 @@ def cases(device: torch.device, mode: str) -> list[Case]:
                     raise Skip("KeOps not timed at this size (seconds per call; see bench/NOTES.md)")
                 return timed_call(lambda x, y: _keops_mmd(x, y, sigma), sets(), b)
 
+            providers = {"fastgan": fast, "eager": eager, "compile": comp, "keops": keops}
+            if backward and d > 128 and n <= 16384 and device.type == "cuda":
+                for strategy in ("recompute", "gemm"):
+                    providers[f"fastgan:{strategy}"] = (
+                        lambda f=_large_d(strategy, fast_f), sets=sets: timed_call(f, sets(), True))
             target = d == 64 and n in (16384, 1 << 20)
             out.append(Case(
                 op="mmd", name=f"gaussian {variant}", series=f"D={d} {variant}", size=n,
                 shape={"N": n, "M": n, "D": d}, dtype="float32",
-                providers={"fastgan": fast, "eager": eager, "compile": comp, "keops": keops},
+                providers=providers,
                 flops=(3.0 if backward else 1.0) * 2 * d * pairs, bytes=2.0 * n * d * 4 * (2 if backward else 1),
                 items=pairs, items_name="pairs", bound="tf32", baseline="eager", size_name="N (= M)",
                 priority=0 if target else (2 if d == 2048 or n >= 262144 else 1),

@@ -267,13 +267,52 @@ def _torch_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclud
     return rows[None], grad
 
 
-# (compute_grad, BLOCK_K or 0 for D > 128) -> (BLOCK_M, BLOCK_N, num_warps, num_stages)
+# (compute_grad, BLOCK_K or 0 for D > 128) -> (BLOCK_M, BLOCK_N, num_warps, num_stages);
+# (False, 0) also serves the two-stage gradient's w pass
 _CUDA_BLOCKS = {
     (True, 16): (128, 64, 8, 3), (True, 32): (128, 64, 8, 3), (True, 64): (64, 64, 8, 3),
     (True, 128): (64, 32, 8, 3), (True, 0): (64, 32, 8, 2),
     (False, 16): (128, 128, 8, 3), (False, 32): (128, 128, 8, 3), (False, 64): (128, 64, 8, 3),
     (False, 128): (128, 64, 8, 3), (False, 0): (128, 64, 8, 2),
 }
+
+
+# The gradient for D > 128 (kernels/mmd.py docstring, "Cost"). "recompute": one fused pass
+# per 128 features, each recomputing the Gram block: (ceil(D/128) + 1) Gram-sized GEMMs.
+# "gemm" (two-stage): the fused kernel writes w for a chunk of rows (chunk × P in the input
+# dtype) and a Triton GEMM multiplies it by Z: 2 Gram-sized GEMMs plus writing and reading w.
+# The floors on an H100 (tf32 495 / bf16 989 TFLOP/s, HBM 3.35 TB/s; bench/NOTES.md) cross
+# near D = 400 for fp32 and bf16, so "auto" takes the GEMM from D > 384 (4 recomputations).
+# Unmeasured on a GPU so far: bench/cases/mmd.py times both ("large_d" cases).
+_LARGE_D = "auto"            # "auto" | "recompute" | "gemm"; the bench and tests set it
+_GEMM_MIN_D = 385
+_W_BUDGET = 1 << 30          # bytes for one chunk of w
+_W_MIN_ROWS = 512            # fewer rows per chunk starve the GEMM: recompute instead
+_TARGET_PROGRAMS = None      # column splits fill this many programs (None: 4 per SM on CUDA)
+
+
+def _two_stage_rows(p: int, d: int, itemsize: int, bm: int) -> int:
+    """Rows per chunk of w for the two-stage gradient, or 0 for the recompute path."""
+    if _LARGE_D == "recompute" or (_LARGE_D == "auto" and d < _GEMM_MIN_D):
+        return 0
+    rows = min(_W_BUDGET // (p * itemsize), cdiv(p, bm) * bm) // bm * bm
+    if rows < min(_W_MIN_ROWS, cdiv(p, bm) * bm):
+        return 0
+    return rows
+
+
+# (compute_grad, BLOCK_K or 0 for D > 128) -> (BLOCK_M, BLOCK_N, num_warps, num_stages);
+# (False, 0) also serves the two-stage gradient's w pass
+_CUDA_BLOCKS = {
+    (True, 16): (128, 64, 8, 3), (True, 32): (128, 64, 8, 3), (True, 64): (64, 64, 8, 3),
+    (True, 128): (64, 32, 8, 3), (True, 0): (64, 32, 8, 2),
+    (False, 16): (128, 128, 8, 3), (False, 32): (128, 128, 8, 3), (False, 64): (128, 64, 8, 3),
+    (False, 128): (128, 64, 8, 3), (False, 0): (128, 64, 8, 2),
+}
+# the two-stage gradient's GEMM (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages) by the
+# bytes of an operand element: 96 KiB of shared memory for 3 stages either way; no spills
+# (ptxas -v, sm_90a, Triton 3.9, with the launcher's stride-1/16-divisible specialisation)
+_CUDA_GEMM = {4: (128, 128, 32, 8, 3), 2: (128, 128, 64, 8, 3)}
 
 
 def _triton_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclude_diag,
@@ -297,28 +336,84 @@ def _triton_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclu
         bm, bn, warps, stages = _CUDA_BLOCKS[(compute_grad, bk if single else 0)]
     else:  # the interpreter: fewer, larger blocks run faster
         bm, bn, warps, stages = 64, 32, 4, 1  # BLOCK_M != BLOCK_N as on the GPU
+    c32 = consts.to(device=zc.device, dtype=torch.float32).contiguous()
+    common = dict(KERNEL=kernel, NSIG=c32.numel(), DEGREE=degree, SQUARE_MASK=square_mask,
+                  SQUARE_TOP=max(0, square_mask.bit_length() - 1), EXCLUDE_DIAG=exclude_diag,
+                  CROSS_ONLY=cross_only, USE_IDX=idx is not None, COMPUTE_GRAD=compute_grad,
+                  PRECISION=precision, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, SINGLE_K=single,
+                  UPCAST=(not cuda) and zc.dtype == torch.bfloat16, num_warps=warps,
+                  num_stages=stages)
+    ws = (float(weights[0]), float(weights[1]), float(weights[2]), float(gamma), float(coef))
+    if compute_grad and not single and idx is None:
+        if cuda:  # no accumulator: the forward's larger tiles fit (no spills, fp32 and bf16)
+            common.update(zip(("BLOCK_M", "BLOCK_N", "num_warps", "num_stages"),
+                              _CUDA_BLOCKS[(False, 0)]))
+        chunk = _two_stage_rows(p, d, zc.element_size(), common["BLOCK_M"])
+        if chunk:
+            return _triton_two_stage(zc, sq, n, p, d, c32, ws, chunk, common, cuda)
+        common.update(BLOCK_M=bm, BLOCK_N=bn, num_warps=warps, num_stages=stages)
+
     n_v = cdiv(d, bdv) if compute_grad else 1
     rows = torch.full((batch, 2, p), float("nan"), dtype=torch.float32, device=zc.device)
     if compute_grad:
         grad = torch.full((p, d), float("nan"), dtype=torch.float32, device=zc.device)
     else:
         grad = rows  # never written
-    c32 = consts.to(device=zc.device, dtype=torch.float32).contiguous()
     idx_t = idx if idx is not None else rows
     grid = (cdiv(p, bm), n_v, batch)
     mmd_fused_kernel[grid](
-        zc, sq, idx_t, c32, rows, grad,
-        n, p, d,
-        zc.stride(0), zc.stride(1), idx.stride(0) if idx is not None else 0, 2 * p, d,
-        float(weights[0]), float(weights[1]), float(weights[2]), float(gamma), float(coef),
-        KERNEL=kernel, NSIG=c32.numel(), DEGREE=degree,
-        SQUARE_MASK=square_mask, SQUARE_TOP=max(0, square_mask.bit_length() - 1),
-        EXCLUDE_DIAG=exclude_diag, CROSS_ONLY=cross_only, USE_IDX=idx is not None,
-        COMPUTE_GRAD=compute_grad, PRECISION=precision,
-        BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, BLOCK_DV=bdv, SINGLE_K=single,
-        UPCAST=(not cuda) and zc.dtype == torch.bfloat16, num_warps=warps, num_stages=stages,
+        zc, sq, idx_t, c32, rows, grad, rows, rows,
+        n, p, d, 0, 1,
+        zc.stride(0), zc.stride(1), idx.stride(0) if idx is not None else 0, 2 * p, d, 0,
+        *ws, WRITE_W=False, BLOCK_DV=bdv, **common,
     )
     return rows, (grad if compute_grad else None)
+
+
+def _triton_two_stage(zc, sq, n, p, d, c32, ws, chunk, common, cuda):
+    """The gradient for large D in two stages per chunk of rows: w (chunk × P) and the row
+    sums from the fused kernel, then grad = 4 (z·Σw − w Z) (2 w Z for the polynomial) by
+    mmd_grad_gemm_kernel. Memory: one chunk of w (at most _W_BUDGET bytes)."""
+    from ..kernels.mmd import mmd_fused_kernel, mmd_grad_gemm_kernel
+
+    bm, bn = common["BLOCK_M"], common["BLOCK_N"]
+    tiles = chunk // bm
+    target = _TARGET_PROGRAMS
+    if target is None:
+        target = 4 * torch.cuda.get_device_properties(zc.device).multi_processor_count \
+            if cuda else 1
+    n_split = max(1, min(cdiv(p, bn), cdiv(target, min(tiles, cdiv(p, bm)))))
+    rows = torch.full((n_split, 2, p), float("nan"), dtype=torch.float32, device=zc.device)
+    wsum = torch.full((n_split, p), float("nan"), dtype=torch.float32, device=zc.device)
+    grad = torch.full((p, d), float("nan"), dtype=torch.float32, device=zc.device)
+    w = torch.empty((chunk, p), dtype=zc.dtype, device=zc.device)
+    if cuda:
+        gbm, gbn, gbk, gwarps, gstages = _CUDA_GEMM[min(zc.element_size(), 4)]
+    else:
+        gbm, gbn, gbk, gwarps, gstages = 32, 64, 32, 4, 1
+    poly = common["KERNEL"] == _POLY
+    for r0 in range(0, p, chunk):
+        r = min(chunk, p - r0)
+        if common["CROSS_ONLY"]:  # columns a row never visits (its own block) read as w = 0
+            w.zero_()
+        mmd_fused_kernel[(cdiv(r, bm), n_split, 1)](
+            zc, sq, rows, c32, rows, grad, w, wsum,
+            n, p, d, r0 // bm, n_split,
+            zc.stride(0), zc.stride(1), 0, 2 * p, d, w.stride(0),
+            *ws, WRITE_W=True, BLOCK_DV=16, **common,
+        )
+        wsum_r = wsum[0] if n_split == 1 else wsum.sum(0)
+        mmd_grad_gemm_kernel[(cdiv(r, gbm) * cdiv(d, gbn),)](
+            w, zc, wsum_r, grad,
+            r0, r, p, d,
+            w.stride(0), zc.stride(0), zc.stride(1), d,
+            POLY=poly, PRECISION=common["PRECISION"],
+            BLOCK_M=gbm, BLOCK_N=gbn, BLOCK_K=gbk, GROUP_M=8, UPCAST=common["UPCAST"],
+            num_warps=gwarps, num_stages=gstages,
+        )
+    # partial row sums of the column spans, added in a fixed order
+    rows = rows.sum(0, keepdim=True, dtype=torch.float64) if n_split > 1 else rows
+    return rows, grad
 
 
 def _prepare(x, y, kernel, use_triton):
