@@ -8,16 +8,18 @@ tiles of BLOCK_N rows (flash-attention style); nothing of size P×P is ever stor
 
 Per row p it writes the kernel row sums over the X columns and over the Y columns (fp32, in
 a fixed loop order; the host adds them in fp64), and, when COMPUTE_GRAD, the gradient row.
-Without COMPUTE_GRAD, row tiles lying wholly in Y skip the X columns (their X-column sums
-stay 0; the host reads Σ k(x, y) from the X rows only).
+The host reads only three totals: Σ over X rows of the X-column sums, Σ over Y rows of the
+Y-column sums, Σ over X rows of the Y-column sums. Without COMPUTE_GRAD the pass is
+therefore triangular (row p takes columns q >= p, X×X and Y×Y pairs off the diagonal
+counted twice, Y×X never): the per-row sums are partial, the totals exact.
 For a distance kernel k = f(d), d = ‖z_p − z_q‖², with w_pq = ω(p, q) f'(d_pq):
     ∂L/∂z_p = 4 (z_p Σ_q w_pq − Σ_q w_pq z_q)
 (2 from ∂d/∂z_p times 2 from the symmetry of ω and k); Σ_q w_pq z_q is a second tl.dot, the
 P·V of flash attention. For the polynomial kernel k = (γ⟨z_p, z_q⟩ + c)^m, with
 w_pq = ω(p, q) m γ (γ⟨z_p, z_q⟩ + c)^(m−1):   ∂L/∂z_p = 2 Σ_q w_pq z_q.
 
-Cost. Without gradient: one Gram GEMM over N² + M² + N·M pairs (2·D flops each; Y×X is
-skipped, up to tile granularity) and one transform per pair. With the gradient and
+Cost. Without gradient: one Gram GEMM over N²/2 + M²/2 + N·M pairs (2·D flops each, up to
+tile granularity: the triangle) and one transform per pair. With the gradient and
 D <= 128 (SINGLE_K): the row tile stays in registers and the accumulator Σ_q w_pq z_q is
 BLOCK_M × D, so one pass over all P² pairs costs 2 Gram-sized GEMMs (4·P²·D flops) and one
 transform per pair. With the gradient and D > 128 the accumulator does not fit in
@@ -162,10 +164,15 @@ def mmd_fused_kernel(
         a = tl.load(z_ptr + zrow_m[:, None] * stride_zp + offs_k[None, :] * stride_zd,
                     mask=mask_m[:, None] & (offs_k[None, :] < D), other=0.0)
 
-    # column range: with CROSS_ONLY (pair sums) an X-only row tile needs only Y columns.
-    # Without the gradient a Y-only row tile needs no X column: the cross sum is read from
-    # the X rows (Σ_i Σ_j k(x_i, y_j)), so the X-column sums of Y rows are left 0 and Y×X,
-    # the transpose of X×Y, is not computed (3 of the 4 blocks; 1 of 2 for pair sums).
+    # column range: with CROSS_ONLY (pair sums) an X-only row tile needs only Y columns;
+    # without the gradient a Y-only row tile then needs none (Y×X is X×Y's transpose).
+    # Without the gradient and CROSS_ONLY only the totals Σ_X rows, Σ_Y rows, Σ_X rows of
+    # the Y columns are read (the host's and KID's sums), so the pass is triangular
+    # (TRIANGLE): row p takes the columns q >= p, a pair inside X×X or Y×Y with q > p counts
+    # twice, the cross pairs once from their X row, and q < p not at all. A row tile
+    # starting at r0 visits the columns r0 .. P − 1: N²/2 + N·M + M²/2 pairs instead of
+    # (N + M)² (1.5× fewer than the 3 blocks at N = M). Per-row sums are then partial.
+    TRIANGLE: tl.constexpr = (not COMPUTE_GRAD) and (not CROSS_ONLY)
     r0 = pid_m * BLOCK_M
     if CROSS_ONLY:
         col_lo = tl.where(r0 + BLOCK_M <= N, N, 0)
@@ -174,8 +181,8 @@ def mmd_fused_kernel(
             col_hi = tl.where(r0 >= N, 0, col_hi)
     else:
         col_lo = 0
-        if not COMPUTE_GRAD:
-            col_lo = tl.where(r0 >= N, N, 0)
+        if TRIANGLE:
+            col_lo = r0
         col_hi = P
     if WRITE_W:  # this program's span of the columns (whole BLOCK_N tiles)
         span = tl.cdiv(tl.cdiv(col_hi - col_lo, BLOCK_N), n_split) * BLOCK_N
@@ -228,8 +235,14 @@ def mmd_fused_kernel(
         valid = mask_m[:, None] & mask_n[None, :]
         if EXCLUDE_DIAG:
             valid = valid & (~diag)
-        k = tl.where(valid, k, 0.0)
         col_in_x = offs_n < N
+        if TRIANGLE:
+            upper = offs_n[None, :] > offs_m[:, None]
+            lower = offs_n[None, :] < offs_m[:, None]
+            same = row_in_x[:, None] == col_in_x[None, :]
+            k = tl.where(upper & same, 2.0 * k, k)
+            valid = valid & (~lower)
+        k = tl.where(valid, k, 0.0)
         sum_x += tl.sum(tl.where(col_in_x[None, :], k, 0.0), axis=1)
         sum_y += tl.sum(tl.where(col_in_x[None, :], 0.0, k), axis=1)
 
