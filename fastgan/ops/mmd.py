@@ -188,93 +188,81 @@ def _torch_transform(d, s, cs, kernel, degree, gamma, coef, grad):
 
 def _torch_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclude_diag,
                  cross_only, compute_grad):
-    """Chunked PyTorch: row chunks of Z against the columns they pair with.
+    """Chunked PyTorch over the upper triangle of Z×Z (k and ω are symmetric).
 
-    Row chunks of X run against all of Z (only Y with ``cross_only``), row chunks of Y
-    against Y only: the Y×X block is the transpose of X×Y (k and ω are symmetric), so the
-    Y rows' X-column sums are column sums of the X×Y blocks and the gradient of the Y rows
-    from the cross pairs is wᵀ·X (one more GEMM of the block's size instead of a second
-    Gram, transform and GEMM). Three of the four blocks of Z×Z are computed (one for
-    ``cross_only``). Chunks never straddle row n, and one distance block, one transform and
-    two row sums serve the X and the Y columns of a chunk at once.
+    A row chunk [r0, r1) (never straddling row n) runs against the columns [r0, P) (only
+    the Y columns with ``cross_only``; Y chunks then have nothing to do): its own square
+    [r0, r1)² is computed whole, and the rectangle [r0, r1) × [r1, P) once, serving both
+    its rows and, transposed, the rows r1 .. P − 1: their row sums get the rectangle's
+    column sums, their gradient wᵀ·z_rows and their Σ w the column sums of w. Each
+    unordered pair is transformed once ((P² + P·chunk)/2 pairs instead of P²), and
+    per-row sums and gradients come out exact. One distance block, one transform and two
+    row sums serve the X and the Y columns of a chunk at once.
 
     The chunk height is ``_TORCH_BUDGET // columns`` (at least 1): a few temporaries of at
     most max(_TORCH_BUDGET, columns) elements live at once, O(P·chunk) memory whatever P,
     and a small problem (P² <= _TORCH_BUDGET) runs as one chunk per block of rows.
     """
     p = zc.shape[0]
-    m = p - n
     wA, wB, wC = weights
     cs = consts.tolist()  # host floats (one sync on CUDA, none on CPU)
     rows = torch.zeros(2, p, dtype=torch.float64, device=zc.device)
     grad = torch.zeros_like(zc) if compute_grad else None
-    wcol = torch.zeros(m, dtype=zc.dtype, device=zc.device) if compute_grad else None
-    for bi in (0, 1):
-        if bi == 0:
-            r_lo, r_hi, c_lo = 0, n, (n if cross_only else 0)
-        elif cross_only:
+    wcol = torch.zeros(p, dtype=zc.dtype, device=zc.device) if compute_grad else None
+    poly = kernel == _POLY
+    r0 = 0
+    while r0 < p:
+        in_x = r0 < n
+        if not in_x and cross_only:
             break  # the cross block and its transpose are done
-        else:
-            r_lo, r_hi, c_lo = n, p, n
-        if r_hi <= r_lo or p <= c_lo:
-            continue
-        zcol = zc[c_lo:]
+        c_lo = n if cross_only else r0
         width = p - c_lo
-        split = n - c_lo if bi == 0 else 0  # columns [0, split) of the block are X, the rest Y
-        om = None
-        if compute_grad:  # ω(row block, column) along the columns
-            om = torch.full((width,), wC if bi == 0 else wB, dtype=zc.dtype, device=zc.device)
-            om[:split].fill_(wA)
-        chunk = max(1, _TORCH_BUDGET // width)
-        for r0 in range(r_lo, r_hi, chunk):
-            r1 = min(r_hi, r0 + chunk)
-            zr = zc[r0:r1]
-            off = r0 - c_lo  # (i, off + i) is the diagonal of Z inside this block
-            d = s = None
-            if kernel == _POLY:
-                s = zr @ zcol.T
-            else:  # d = ‖z_r‖² + ‖z_c‖² − 2⟨z_r, z_c⟩, clamped at 0 (NaN stays NaN)
-                d = torch.addmm(sq[None, c_lo:], zr, zcol.T, alpha=-2.0)
-                d.add_(sq[r0:r1, None]).clamp_min_(0.0)
-                if not cross_only:
-                    d.diagonal(off).fill_(0.0)  # exactly 0 whatever the dot's rounding
-            k, g = _torch_transform(d, s, cs, kernel, degree, gamma, coef, compute_grad)
-            if exclude_diag and not cross_only:
-                k.diagonal(off).fill_(0.0)
-                if g is not None:
-                    g.diagonal(off).fill_(0.0)
-            if split > 0:
-                rows[0, r0:r1] = k[:, :split].sum(1, dtype=torch.float64)
-            if split < width:
-                ky = k[:, split:]
-                rows[1, r0:r1] = ky.sum(1, dtype=torch.float64)
-                if bi == 0:  # by symmetry, the X-column sums of the Y rows
-                    rows[0, n:] += ky.sum(0, dtype=torch.float64)
+        r1 = min(n if in_x else p, r0 + max(1, _TORCH_BUDGET // width))
+        zr = zc[r0:r1]
+        zcol = zc[c_lo:]
+        split = max(0, n - c_lo)  # columns [0, split) of the block are X, the rest Y
+        rect = r1 - c_lo if not cross_only else 0  # columns [rect, width) are below the chunk
+        d = s = None
+        if poly:
+            s = zr @ zcol.T
+        else:  # d = ‖z_r‖² + ‖z_c‖² − 2⟨z_r, z_c⟩, clamped at 0 (NaN stays NaN)
+            d = torch.addmm(sq[None, c_lo:], zr, zcol.T, alpha=-2.0)
+            d.add_(sq[r0:r1, None]).clamp_min_(0.0)
+            if not cross_only:
+                d.diagonal(0).fill_(0.0)  # exactly 0 whatever the dot's rounding
+        k, g = _torch_transform(d, s, cs, kernel, degree, gamma, coef, compute_grad)
+        if exclude_diag and not cross_only:
+            k.diagonal(0).fill_(0.0)
             if g is not None:
-                w = g.mul_(om)
-                gc = grad[r0:r1]
-                if kernel == _POLY:
-                    gc.addmm_(w, zcol, alpha=2.0)
-                else:
-                    gc.addmm_(w, zcol, alpha=-4.0).add_(zr * w.sum(1, keepdim=True), alpha=4.0)
-                if bi == 0 and m > 0:  # the Y rows' share of the cross pairs: wᵀ·X rows
-                    wy = w[:, split:]
-                    grad[n:].addmm_(wy.T, zr, alpha=2.0 if kernel == _POLY else -4.0)
-                    if kernel != _POLY:
-                        wcol += wy.sum(0)
-    if compute_grad and kernel != _POLY and m > 0:
-        grad[n:].add_(zc[n:] * wcol[:, None], alpha=4.0)
+                g.diagonal(0).fill_(0.0)
+        blk = 0 if in_x else 1  # the rows' block: the rectangle's columns get these sums
+        if split > 0:
+            rows[0, r0:r1] += k[:, :split].sum(1, dtype=torch.float64)
+        if split < width:
+            rows[1, r0:r1] += k[:, split:].sum(1, dtype=torch.float64)
+        if rect < width:
+            rows[blk, c_lo + rect:] += k[:, rect:].sum(0, dtype=torch.float64)
+        if g is not None:
+            # ω along the columns: the chunk's own block, then (X chunks) the cross block
+            if in_x:
+                w = g
+                w[:, :split].mul_(wA)
+                w[:, split:].mul_(wC)
+            else:
+                w = g.mul_(wB)
+            gc = grad[r0:r1]
+            gc.addmm_(w, zcol, alpha=2.0 if poly else -4.0)
+            if not poly:
+                gc.add_(zr * w.sum(1, keepdim=True), alpha=4.0)
+            if rect < width:  # the rows below the chunk: wᵀ·z_rows and Σ over the chunk
+                wr = w[:, rect:]
+                grad[c_lo + rect:].addmm_(wr.T, zr, alpha=2.0 if poly else -4.0)
+                if not poly:
+                    wcol[c_lo + rect:] += wr.sum(0)
+        r0 = r1
+    if compute_grad and not poly:
+        grad.add_(zc * wcol[:, None], alpha=4.0)
     return rows[None], grad
-
-
-# (compute_grad, BLOCK_K or 0 for D > 128) -> (BLOCK_M, BLOCK_N, num_warps, num_stages);
-# (False, 0) also serves the two-stage gradient's w pass
-_CUDA_BLOCKS = {
-    (True, 16): (128, 64, 8, 3), (True, 32): (128, 64, 8, 3), (True, 64): (64, 64, 8, 3),
-    (True, 128): (64, 32, 8, 3), (True, 0): (64, 32, 8, 2),
-    (False, 16): (128, 128, 8, 3), (False, 32): (128, 128, 8, 3), (False, 64): (128, 64, 8, 3),
-    (False, 128): (128, 64, 8, 3), (False, 0): (128, 64, 8, 2),
-}
 
 
 # The gradient for D > 128 (kernels/mmd.py docstring, "Cost"). "recompute": one fused pass
