@@ -317,41 +317,52 @@ def test_no_grad_needed_skips_gradients(device, backend):
     assert a.item() == pytest.approx(b.item(), rel=1e-6)
 
 
-def test_double_backward_through_bce_is_refused(device, backend):
-    """create_graph=True through a BCE loss would treat the saved σ(l) - y as a constant and drop
-    σ'(l) from e.g. a gradient penalty on the loss: refused with a clear error, not a wrong value."""
-    disc = torch.nn.Linear(3, 1).to(device)
-    img = torch.randn(6, 3, device=device, requires_grad=True)
-    for fn in (lambda lg: generator_loss(lg), lambda lg: generator_loss(lg, saturating=True),
-               lambda lg: discriminator_loss(lg, lg.detach() - 1.0, real_label=0.9),
-               lambda lg: discriminator_loss(lg, lg, reduction="none")[1].sum()):
-        loss = fn(disc(img))
-        with pytest.raises(RuntimeError, match="first-order gradients only"):
-            torch.autograd.grad(loss, img, create_graph=True)
-        (g,) = torch.autograd.grad(fn(disc(img)), img)  # first order still fine
-        assert torch.isfinite(g).all()
-
-
-@pytest.mark.parametrize("loss", ["hinge", "wasserstein"])
-def test_double_backward_hinge_and_wasserstein_match_reference(backend, loss):
-    """Their gradients are piecewise constant, so a gradient penalty taken on the loss (double
-    backward) is exact; a differentiable grad_output equal to 1 keeps its own gradient."""
+@pytest.mark.parametrize("loss", ["bce", "hinge", "wasserstein"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_double_backward_matches_reference(backend, loss, reduction, device):
+    """A gradient penalty taken on the loss (double backward) equals the reference's: BCE's
+    gradient is rebuilt from the logits under create_graph=True (σ'(l) kept), hinge and
+    Wasserstein gradients are piecewise constant; a differentiable grad_output keeps its own
+    gradient. Labels ≠ 0/1 and both generator forms included."""
     torch.manual_seed(5)
-    disc = torch.nn.Linear(3, 1).double()
-    real, fake = torch.randn(7, 3, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
+    disc = torch.nn.Linear(3, 1).double().to(device)
+    real = torch.randn(7, 3, dtype=torch.float64, device=device)
+    fake = torch.randn(5, 3, dtype=torch.float64, device=device)
+    red = (lambda t: t) if reduction != "none" else (lambda t: (t[0] * 0.7).sum() + t[1].sum())
     results = []
     for d_fn, g_fn in ((discriminator_loss, generator_loss),
                        (discriminator_loss_reference, generator_loss_reference)):
         disc.zero_grad()
         xr, xf = real.clone().requires_grad_(), fake.clone().requires_grad_()
-        total = d_fn(disc(xr).float(), disc(xf).float(), loss=loss) + g_fn(disc(xf).float(), loss=loss)
-        v = torch.ones((), requires_grad=True)
+        lr, lf = disc(xr).float(), disc(xf).float()
+        total = red(d_fn(lr, lf, loss=loss, real_label=0.9 if loss == "bce" else 1.0,
+                         reduction=reduction))
+        g_loss = g_fn(lf, loss=loss, reduction=reduction)
+        total = total + (g_loss if reduction != "none" else g_loss.sum())
+        if loss == "bce":
+            total = total + g_fn(lr, loss=loss, saturating=True, reduction="sum")
+        v = torch.ones((), requires_grad=True, device=device)
         gr, gf = torch.autograd.grad(total, (xr, xf), grad_outputs=v, create_graph=True)
         (gr.pow(2).sum() + gf.pow(2).sum()).backward()
-        results.append((disc.weight.grad.clone(), v.grad.clone()))
+        bias = disc.bias.grad  # hinge/wasserstein: the penalty ignores the bias (None or 0)
+        results.append((gr.detach(), disc.weight.grad.clone(),
+                        torch.zeros(1, dtype=torch.float64, device=device) if bias is None
+                        else bias.clone(), v.grad.clone()))
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
-    assert results[0][1].item() != 0.0  # grad_output's own gradient was not lost
+    assert results[0][1].abs().sum().item() > 0  # the penalty's gradient reached D
+    assert results[0][3].item() != 0.0  # grad_output's own gradient was not lost
+
+
+@pytest.mark.parametrize("label", [1.0, 0.0, 0.3])
+def test_bce_gradgradcheck(label):
+    # float64 logits: the exact PyTorch path; second derivatives by finite differences
+    r = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    f = torch.randn(4, 1, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(
+        lambda a, b: discriminator_loss(a, b, real_label=label, fake_label=1 - label), (r, f))
+    assert torch.autograd.gradgradcheck(
+        lambda a: generator_loss(a, saturating=label == 0.0, reduction="none"), (r,))
 
 
 # ------------------------------------------------------------------------- determinism

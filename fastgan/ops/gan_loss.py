@@ -6,9 +6,10 @@ gradient by grad_output, and returns the saved gradient itself when grad_output 
 on CPU always, on CUDA from 1M elements up, where skipping a pass outweighs a host sync); a
 tensor hook that edits that gradient in place is then caught by autograd's version check on a
 second backward through a retained graph. fp16 gradients are saved in fp32 until backward.
-The saved gradient is a constant to autograd, so double backward (``create_graph=True``) is
-refused for ``loss="bce"`` (it would drop σ'(l)); hinge and Wasserstein gradients are piecewise
-constant, so their double backward is exact.
+The saved gradient is a constant to autograd, so a backward with ``create_graph=True`` through
+``loss="bce"`` rebuilds the gradient from the saved logits with autograd ops (σ'(l) then reaches
+the second backward); hinge and Wasserstein gradients are piecewise constant, so their saved
+gradient is exact to any order.
 Both ops are registered with ``torch.library`` (``fastgan::discriminator_loss`` and
 ``fastgan::generator_loss``), which ``torch.compile(fullgraph=True)`` traces; eager calls use an
 equivalent ``torch.autograd.Function`` with less dispatch overhead.
@@ -355,57 +356,74 @@ def _scale(saved: torch.Tensor, g, dtype: torch.dtype, reduced: bool):
     return (g * saved).to(dtype)
 
 
-def _check_first_order(loss: str, grads) -> None:
-    """Refuse double backward through a BCE loss instead of returning a wrong second derivative.
+def _create_graph(loss: str, grads) -> bool:
+    """True for a backward with ``create_graph=True`` through a BCE loss. The saved gradient
+    σ(l) - y is a constant to autograd, so there the gradient is rebuilt from the saved logits
+    as a differentiable expression (σ'(l) = σ(l)(1 - σ(l)) then reaches a second backward,
+    e.g. a gradient penalty taken on the loss). Hinge and Wasserstein gradients are piecewise
+    constant: their saved gradient is exact to any order. Only plain tensors take this path:
+    under torch.compile's tracing the backward is a traced graph."""
+    return loss == "bce" and torch.is_grad_enabled() and any(
+        type(g) is torch.Tensor for g in grads)
 
-    The saved gradient σ(l) - y is a constant to autograd, so with ``create_graph=True`` (grad
-    mode on inside backward) its dependence on the logits (σ'(l) = σ(l)(1 - σ(l))) would be
-    silently dropped, e.g. in a gradient penalty taken on the loss. Hinge and Wasserstein
-    gradients are piecewise constant, so their double backward is exact and allowed. Only
-    plain tensors are checked: under torch.compile's tracing the backward is a traced graph.
-    """
-    if loss == "bce" and torch.is_grad_enabled() and any(type(g) is torch.Tensor for g in grads):
-        raise RuntimeError(
-            "fastgan GAN losses with loss='bce' support first-order gradients only: the fused op "
-            "saves σ(l) - y as a constant, so a backward with create_graph=True (double backward, "
-            "e.g. a gradient penalty on the loss) would drop the second derivative. Take the "
-            "penalty on the logits, or use fastgan.reference.discriminator_loss_reference / "
-            "generator_loss_reference for that term.")
+
+def _bce_grad_graph(x: torch.Tensor, label: float, sign: float, reduction: str, g):
+    """grad_output · coef · (σ(x) − y) as autograd ops on x and grad_output, in the kernel's
+    tail-exact form (±σ(±x) for y ∈ {0, 1}); in x's dtype."""
+    if g is None:
+        return None
+    xf = x.to(torch.float64 if x.dtype == torch.float64 else torch.float32)
+    coef = _coef(sign, x.numel(), reduction)
+    if label == 1.0:
+        d = torch.sigmoid(-xf) * (-coef)
+    elif label == 0.0:
+        d = torch.sigmoid(xf) * coef
+    else:
+        d = (torch.sigmoid(xf) - label) * coef
+    return (g * d).to(x.dtype)
 
 
 def _setup_discriminator(ctx, inputs, output):
-    real, fake, _, _, loss, reduction, _, _ = inputs
-    ctx.save_for_backward(output[2], output[3])
+    real, fake, real_label, fake_label, loss, reduction, _, _ = inputs
+    ctx.save_for_backward(output[2], output[3], real, fake)
     ctx.loss = loss
+    ctx.labels = (real_label, fake_label)
     ctx.reduction = reduction
     ctx.dtypes = (real.dtype, fake.dtype)
     ctx.mark_non_differentiable(output[2], output[3])
 
 
 def _backward_discriminator(ctx, g_a, g_b, _g_ga, _g_gb):
-    _check_first_order(ctx.loss, (g_a, g_b))
-    saved_r, saved_f = ctx.saved_tensors
-    if ctx.reduction == "none":
-        gr = _scale(saved_r, g_a, ctx.dtypes[0], False)
-        gf = _scale(saved_f, g_b, ctx.dtypes[1], False)
-    else:
-        gr = _scale(saved_r, g_a, ctx.dtypes[0], True)
-        gf = _scale(saved_f, g_a, ctx.dtypes[1], True)
+    saved_r, saved_f, real, fake = ctx.saved_tensors
+    g_fake = g_b if ctx.reduction == "none" else g_a
+    if _create_graph(ctx.loss, (g_a, g_b)):
+        pr, pf = _discriminator_parts(*ctx.labels, "bce")
+        gr = _bce_grad_graph(real, pr[1], pr[2], ctx.reduction, g_a) \
+            if ctx.needs_input_grad[0] else None
+        gf = _bce_grad_graph(fake, pf[1], pf[2], ctx.reduction, g_fake) \
+            if ctx.needs_input_grad[1] else None
+        return gr, gf, None, None, None, None, None, None
+    reduced = ctx.reduction != "none"
+    gr = _scale(saved_r, g_a, ctx.dtypes[0], reduced)
+    gf = _scale(saved_f, g_fake, ctx.dtypes[1], reduced)
     return gr, gf, None, None, None, None, None, None
 
 
 def _setup_generator(ctx, inputs, output):
-    fake, _, loss, reduction, _ = inputs
-    ctx.save_for_backward(output[1])
+    fake, saturating, loss, reduction, _ = inputs
+    ctx.save_for_backward(output[1], fake)
     ctx.loss = loss
+    ctx.saturating = saturating
     ctx.reduction = reduction
     ctx.dtype = fake.dtype
     ctx.mark_non_differentiable(output[1])
 
 
 def _backward_generator(ctx, g_out, _g_grad):
-    _check_first_order(ctx.loss, (g_out,))
-    (saved,) = ctx.saved_tensors
+    saved, fake = ctx.saved_tensors
+    if _create_graph(ctx.loss, (g_out,)):
+        _, label, sign = _generator_part(ctx.saturating, "bce")
+        return _bce_grad_graph(fake, label, sign, ctx.reduction, g_out), None, None, None, None
     return _scale(saved, g_out, ctx.dtype, ctx.reduction != "none"), None, None, None, None
 
 
@@ -476,9 +494,8 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, *,
     Returns:
         A 0-d tensor in the logits dtype, or for ``reduction="none"`` the tuple
         ``(real_losses, fake_losses)``. Differentiable in both logits; the reduction is
-        deterministic (same inputs, same bits). First-order only for ``"bce"``: a backward with
-        ``create_graph=True`` (e.g. a gradient penalty on this loss) raises ``RuntimeError``;
-        take such penalties on the logits.
+        deterministic (same inputs, same bits). Twice differentiable: a backward with
+        ``create_graph=True`` (e.g. a gradient penalty taken on this loss) is exact.
 
     Example::
 
@@ -517,8 +534,7 @@ def generator_loss(fake_logits: torch.Tensor, *, saturating: bool = False, loss:
 
     Returns:
         A 0-d tensor in the logits dtype (shaped like ``fake_logits`` for ``"none"``).
-        Deterministic; first-order only for ``"bce"`` (``create_graph=True`` raises
-        ``RuntimeError``).
+        Deterministic; twice differentiable (``create_graph=True`` is exact).
 
     Example::
 
