@@ -141,6 +141,7 @@ def test_two_stage_pair_sum(kernel, two_stage, triton_backend, device):
 
 
 def test_two_stage_choice(monkeypatch):
+    monkeypatch.delenv("FASTGAN_MMD_LARGE_D", raising=False)
     # auto: the GEMM from D >= _GEMM_MIN_D, chunks a multiple of the row tile within the
     # budget; too few rows per chunk (huge P) fall back to recomputation
     assert M._two_stage_rows(32768, 2048, 4, 64) == (1 << 30) // (32768 * 4)
@@ -151,6 +152,15 @@ def test_two_stage_choice(monkeypatch):
     assert M._two_stage_rows(32768, 2048, 4, 64) == 0
     monkeypatch.setattr(M, "_LARGE_D", "gemm")
     assert M._two_stage_rows(32768, 200, 4, 64) == 8192
+    # FASTGAN_MMD_LARGE_D picks the strategy when the module setting is unset
+    monkeypatch.setattr(M, "_LARGE_D", None)
+    monkeypatch.setenv("FASTGAN_MMD_LARGE_D", "recompute")
+    assert M._two_stage_rows(32768, 2048, 4, 64) == 0
+    monkeypatch.setenv("FASTGAN_MMD_LARGE_D", "GEMM")
+    assert M._two_stage_rows(32768, 200, 4, 64) == 8192
+    monkeypatch.setenv("FASTGAN_MMD_LARGE_D", "fast")
+    with pytest.raises(ValueError, match="FASTGAN_MMD_LARGE_D must be one of"):
+        M._two_stage_rows(32768, 200, 4, 64)
 
 
 @pytest.mark.parametrize("backend", ["torch", "triton"])

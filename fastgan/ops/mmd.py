@@ -9,6 +9,7 @@ added in float64 on the host, in a fixed order, so results are deterministic.
 from __future__ import annotations
 
 import math
+import os
 from typing import Sequence
 
 import torch
@@ -271,8 +272,11 @@ def _torch_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclud
 # dtype) and a Triton GEMM multiplies it by Z: 2 Gram-sized GEMMs plus writing and reading w.
 # The floors on an H100 (tf32 495 / bf16 989 TFLOP/s, HBM 3.35 TB/s; bench/NOTES.md) cross
 # near D = 400 for fp32 and bf16, so "auto" takes the GEMM from D > 384 (4 recomputations).
-# Unmeasured on a GPU so far: bench/cases/mmd.py times both ("large_d" cases).
-_LARGE_D = "auto"            # "auto" | "recompute" | "gemm"; the bench and tests set it
+# Unmeasured on a GPU so far: bench/cases/mmd.py times both (providers fastgan:recompute and
+# fastgan:gemm). FASTGAN_MMD_LARGE_D=auto|recompute|gemm picks one for a whole run; _LARGE_D,
+# when set, overrides the variable (the bench and the tests set it).
+_LARGE_D = None
+_LARGE_D_MODES = ("auto", "recompute", "gemm")
 _GEMM_MIN_D = 385
 _W_BUDGET = 1 << 30          # bytes for one chunk of w
 _W_MIN_ROWS = 512            # fewer rows per chunk starve the GEMM: recompute instead
@@ -281,7 +285,12 @@ _TARGET_PROGRAMS = None      # column splits fill this many programs (None: 4 pe
 
 def _two_stage_rows(p: int, d: int, itemsize: int, bm: int) -> int:
     """Rows per chunk of w for the two-stage gradient, or 0 for the recompute path."""
-    if _LARGE_D == "recompute" or (_LARGE_D == "auto" and d < _GEMM_MIN_D):
+    mode = _LARGE_D
+    if mode is None:
+        mode = os.environ.get("FASTGAN_MMD_LARGE_D", "auto").strip().lower() or "auto"
+        if mode not in _LARGE_D_MODES:
+            raise ValueError(f"FASTGAN_MMD_LARGE_D must be one of {_LARGE_D_MODES}, got {mode!r}")
+    if mode == "recompute" or (mode == "auto" and d < _GEMM_MIN_D):
         return 0
     rows = min(_W_BUDGET // (p * itemsize), cdiv(p, bm) * bm) // bm * bm
     if rows < min(_W_MIN_ROWS, cdiv(p, bm) * bm):
