@@ -114,6 +114,15 @@ def _transform(d, s, c_ptr, gamma, coef, KERNEL: tl.constexpr, NSIG: tl.constexp
 
 
 @triton.jit
+def _narrow(w, DTYPE: tl.constexpr):
+    # w (fp32) for the tensor cores in the operands' dtype; fp16 saturates at ±65504 instead
+    # of overflowing to inf (the host scales ω so that max |ω| is about 1: no underflow)
+    if DTYPE == tl.float16:
+        w = tl.minimum(tl.maximum(w, -65504.0), 65504.0)
+    return w.to(DTYPE)
+
+
+@triton.jit
 def _dot(a, b, acc, PRECISION: tl.constexpr, UPCAST: tl.constexpr):
     # UPCAST: Triton's interpreter multiplies bfloat16 blocks wrongly (3.9), so there the
     # operands (already rounded to bf16) go to fp32 first: the same exact products and fp32
@@ -253,7 +262,7 @@ def mmd_fused_kernel(
             wsum += tl.sum(w, axis=1)
             if WRITE_W:
                 tl.store(w_ptr + (offs_m - row0).to(tl.int64)[:, None] * stride_wr
-                         + offs_n[None, :], w.to(w_ptr.dtype.element_ty),
+                         + offs_n[None, :], _narrow(w, w_ptr.dtype.element_ty),
                          mask=mask_m[:, None] & mask_n[None, :])
             else:
                 if SINGLE_K:
@@ -262,7 +271,7 @@ def mmd_fused_kernel(
                     zv = tl.load(z_ptr + zrow_n[:, None] * stride_zp
                                  + offs_v[None, :] * stride_zd,
                                  mask=mask_n[:, None] & mask_v[None, :], other=0.0)
-                acc = _dot(w.to(zv.dtype), zv, acc, PRECISION, UPCAST)
+                acc = _dot(_narrow(w, zv.dtype), zv, acc, PRECISION, UPCAST)
 
     if WRITE_W:  # partial sums of split pid_v
         rbase = rows_ptr + pid_v * stride_rb

@@ -340,7 +340,25 @@ def _triton_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclu
                   PRECISION=precision, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, SINGLE_K=single,
                   UPCAST=(not cuda) and zc.dtype == torch.bfloat16, num_warps=warps,
                   num_stages=stages)
-    ws = (float(weights[0]), float(weights[1]), float(weights[2]), float(gamma), float(coef))
+    # The gradient weights w = ω·f' go through the tensor cores in the input dtype: with
+    # ω ≈ 1/N² fp16 would flush them to 0 from N ≈ 4000 on. ω is divided by a power of two
+    # near max |ω| (exactly) and the gradient multiplied back; the row sums do not use ω.
+    scale = 1.0
+    top = max(abs(float(v)) for v in weights)
+    if compute_grad and 0.0 < top < math.inf:
+        scale = 2.0 ** math.ceil(math.log2(top))
+    ws = tuple(float(v) / scale for v in weights) + (float(gamma), float(coef))
+    rows, grad = _launch_fused(zc, sq, n, p, d, batch, idx, c32, ws, common, compute_grad,
+                               single, bm, bn, warps, stages, bdv, cuda)
+    if grad is not None and scale != 1.0:
+        grad.mul_(scale)
+    return rows, grad
+
+
+def _launch_fused(zc, sq, n, p, d, batch, idx, c32, ws, common, compute_grad, single, bm, bn,
+                  warps, stages, bdv, cuda):
+    from ..kernels.mmd import mmd_fused_kernel
+
     if compute_grad and not single and idx is None:
         if cuda:  # no accumulator: the forward's larger tiles fit (no spills, fp32 and bf16)
             common.update(zip(("BLOCK_M", "BLOCK_N", "num_warps", "num_stages"),
@@ -429,6 +447,13 @@ def _prepare(x, y, kernel, use_triton):
     return zc, sq
 
 
+def _saved_dtype(dtype: torch.dtype) -> torch.dtype:
+    # The gradient is computed in the forward pass and multiplied by grad_output in backward:
+    # fp16 gradients stay fp32 until then, so a GradScaler's 2^16 (or any grad_output) meets
+    # them unrounded; an fp16 MMD gradient (≈ 1/N² per pair) would otherwise flush to 0.
+    return torch.float32 if dtype == torch.float16 else dtype
+
+
 def _fused(x, y, consts, kernel, degree, gamma, coef, wA, wB, wC, exclude_diag, cross_only,
            compute_grad, precision, square_mask):
     n = x.shape[0]
@@ -447,8 +472,8 @@ def _fused(x, y, consts, kernel, degree, gamma, coef, wA, wB, wC, exclude_diag, 
     sums = torch.stack([r[0, :n].sum(), r[1, n:].sum(), r[1, :n].sum()])
     value = wA * sums[0] + wB * sums[1] + 2.0 * wC * sums[2]
     if compute_grad:
-        gx = grad[:n].to(x.dtype, copy=True)
-        gy = grad[n:].to(y.dtype, copy=True)
+        gx = grad[:n].to(_saved_dtype(x.dtype), copy=True)
+        gy = grad[n:].to(_saved_dtype(y.dtype), copy=True)
     else:
         gx = x.new_empty(0)
         gy = y.new_empty(0)
@@ -474,13 +499,15 @@ def _(x, y, consts, kernel, degree, gamma, coef, wA, wB, wC, exclude_diag, cross
     value = x.new_empty((), dtype=torch.float64)
     sums = x.new_empty((3,), dtype=torch.float64)
     if compute_grad:
-        return value, sums, torch.empty_like(x, memory_format=torch.contiguous_format), \
-            torch.empty_like(y, memory_format=torch.contiguous_format)
+        return value, sums, \
+            torch.empty_like(x, dtype=_saved_dtype(x.dtype), memory_format=torch.contiguous_format), \
+            torch.empty_like(y, dtype=_saved_dtype(y.dtype), memory_format=torch.contiguous_format)
     return value, sums, x.new_empty(0), y.new_empty(0)
 
 
 def _setup_context(ctx, inputs, output):
     ctx.compute_grad = inputs[12]
+    ctx.dtypes = (inputs[0].dtype, inputs[1].dtype)
     ctx.save_for_backward(output[2], output[3])
 
 
@@ -491,8 +518,8 @@ def _backward(ctx, grad_value, grad_sums, grad_gx, grad_gy):
         raise RuntimeError("fastgan.mmd: the forward ran without gradient tracking; its "
                            "gradient was not computed")
     gx, gy = ctx.saved_tensors
-    gx_out = gx * grad_value.to(gx.dtype)
-    gy_out = gy * grad_value.to(gy.dtype)
+    gx_out = (gx * grad_value.to(gx.dtype)).to(ctx.dtypes[0])
+    gy_out = (gy * grad_value.to(gy.dtype)).to(ctx.dtypes[1])
     return (gx_out, gy_out) + (None,) * 13
 
 
