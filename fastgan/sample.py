@@ -145,18 +145,25 @@ class _Layout:
     def last(self, values):
         return values[self.start + self.len - 1]
 
-    def steps(self, values) -> torch.Tensor:
-        """values[k] - values[k-1] within each row (flat; float64)."""
-        values = values.double()
+    def _pairs(self, values):
+        """(previous, next) entries of every within-row neighbour pair, as views when dense."""
         if self.dense:
-            return values.reshape(self.rows, -1).diff(dim=1).reshape(-1)
-        first = torch.zeros(values.numel(), dtype=torch.bool, device=values.device)
-        first[self.start] = True
-        return (values[1:] - values[:-1])[~first[1:]]
+            v = values.reshape(self.rows, -1)
+            return v[:, :-1], v[:, 1:]
+        keep = torch.ones(values.numel() - 1, dtype=torch.bool, device=values.device)
+        keep[self.start[1:] - 1] = False  # the pair (last of row r, first of row r + 1)
+        return values[:-1][keep], values[1:][keep]
+
+    def steps(self, values) -> torch.Tensor:
+        """values[k] - values[k-1] within each row, in values' dtype."""
+        prev, nxt = self._pairs(values)
+        return nxt - prev
 
     def decreasing(self, values) -> torch.Tensor:
-        """True if some entry is below its predecessor in the same row."""
-        return (self.steps(values) < 0).any()
+        """True if some entry is below its predecessor in the same row (one comparison pass:
+        the order of two floats is exact in their own dtype)."""
+        prev, nxt = self._pairs(values)
+        return (nxt < prev).any()
 
 
 def _table_dtype(t: torch.Tensor) -> torch.Tensor:
@@ -245,20 +252,27 @@ def inverse_cdf(cdf, n: int, *, support=None, generator: _random.Generator | Non
     if validate:
         eps = torch.finfo(table.dtype).eps
         tol = 1e-6 + layout.kmax * eps
+        # few passes over the tables: aminmax (NaN and ±inf reach lo or hi), one comparison
+        # of neighbours, and R last entries; all flags are read with one sync
         last = layout.last(table)
+        lo, hi = torch.aminmax(table)
         checks = [
-            (~torch.isfinite(table).all(), ValueError("cdf must be finite")),
-            ((table < 0).any() | (table > 1 + tol).any(), ValueError("cdf values must lie in [0, 1]")),
+            (~(torch.isfinite(lo) & torch.isfinite(hi)), ValueError("cdf must be finite")),
+            ((lo < 0) | (hi > 1 + tol), ValueError("cdf values must lie in [0, 1]")),
             (layout.decreasing(table), ValueError("cdf must be non-decreasing along each row")),
             (((last - 1).abs() > tol).any(),
              ValueError(f"each cdf row must end at 1 (within {tol:.1e}); normalise the rows")),
         ]
         if support is not None:
-            steps = slay.steps(sup) if ragged else sup.double().reshape(-1, rows.shape[-1]).diff(dim=1)
-            checks += [(~torch.isfinite(sup).all(), ValueError("support must be finite")),
-                       ((steps < 0).any(), ValueError("support must be non-decreasing along each row")),
-                       (~torch.isfinite(steps).all(),
-                        ValueError("support steps x[k] - x[k-1] must be finite (below the float64 maximum)"))]
+            slay_ = slay if ragged else _Layout(sup.reshape(-1, rows.shape[-1]))
+            s_lo, s_hi = torch.aminmax(sup)
+            checks += [(~(torch.isfinite(s_lo) & torch.isfinite(s_hi)),
+                        ValueError("support must be finite")),
+                       (slay_.decreasing(sup), ValueError("support must be non-decreasing along each row"))]
+            if sup.dtype == torch.float64:  # finite float32 values have finite float64 steps
+                checks.append((~torch.isfinite(slay_.steps(sup)).all(),
+                               ValueError("support steps x[k] - x[k-1] must be finite (below the "
+                                          "float64 maximum)")))
         _raise_first(checks)
     out = _draw_tabulated(layout, table, sup, sup_start, _ops.MODE_INVERSE_CDF, n,
                           _random._resolve(generator, dev)[0], _kernel_dtype(dtype))
