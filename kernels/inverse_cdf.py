@@ -150,7 +150,7 @@ def _param_emit(out_ptr, rows_ptr, j, bits, N, n, R, FAMILY: tl.constexpr, W: tl
     tl.store(out_ptr + j, x.to(out_ptr.dtype.element_ty), mask=j < N)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["seed_lo", "seed_hi", "off_lo", "off_hi"])
 def parametric_kernel(out_ptr, rows_ptr, N, n, R, seed_lo, seed_hi, off_lo, off_hi,
                       FAMILY: tl.constexpr, W: tl.constexpr, BLOCK: tl.constexpr):
     # out[j] = F⁻¹_FAMILY(u_j; params of row j // n), u_j = word j % 4 of counter offset + j // 4.
@@ -198,7 +198,7 @@ def _tab_emit(out_ptr, cdf_ptr, sup_ptr, start_ptr, len_ptr, sstart_ptr, j, bits
         tl.store(out_ptr + j, x.to(out_ptr.dtype.element_ty), mask=j < N)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["seed_lo", "seed_hi", "off_lo", "off_hi"])
 def tabulated_kernel(out_ptr, cdf_ptr, sup_ptr, start_ptr, len_ptr, sstart_ptr, N, n, R, steps,
                      seed_lo, seed_hi, off_lo, off_hi, MODE: tl.constexpr, BLOCK: tl.constexpr):
     # Row r's cumulative table is cdf[start[r] : start[r] + len[r]] (ragged rows by offsets; dense

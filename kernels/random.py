@@ -34,10 +34,15 @@ def philox4x32_10(c0, c1, c2, c3, k0, k1):
 @triton.jit
 def stream_block(seed_lo, seed_hi, off_lo, off_hi, idx):
     """Four uint32 blocks of the stream at counters offset + idx (idx >= 0, < 2**32)."""
-    k0 = seed_lo.to(tl.uint32, bitcast=True)
-    k1 = seed_hi.to(tl.uint32, bitcast=True)
-    base_lo = off_lo.to(tl.uint32, bitcast=True)
-    base_hi = off_hi.to(tl.uint32, bitcast=True)
+    # The four words arrive as int32 bit patterns. Added to an int32 zero block first, so a
+    # word that the launcher specialised into the constant 1 (Triton does that to integer
+    # arguments equal to 1 unless told not to; the kernels here say do_not_specialize) is a
+    # tensor too, and .to(bitcast=True) applies either way.
+    zero32 = (idx * 0).to(tl.int32)
+    k0 = (zero32 + seed_lo).to(tl.uint32, bitcast=True)
+    k1 = (zero32 + seed_hi).to(tl.uint32, bitcast=True)
+    base_lo = (zero32 + off_lo).to(tl.uint32, bitcast=True)
+    base_hi = (zero32 + off_hi).to(tl.uint32, bitcast=True)
     i = idx.to(tl.uint32)
     lo = base_lo + i
     hi = base_hi + (lo < base_lo).to(tl.uint32)  # carry of the 64-bit add
@@ -70,7 +75,7 @@ def _store4(out_ptr, base, n, v0, v1, v2, v3):
     tl.store(out_ptr + base + 3, v3, mask=base + 3 < n)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["seed_lo", "seed_hi", "off_lo", "off_hi"])
 def fill_kernel(out_ptr, n, seed_lo, seed_hi, off_lo, off_hi,
                 KIND: tl.constexpr, BLOCK: tl.constexpr):
     # out[4b + w] = transform(word w of stream block b); KIND as fastgan._C.FILL_*:
