@@ -198,31 +198,38 @@ def run(device: torch.device, mode: str, ops, *, providers=None, with_compile=No
         now = time.perf_counter()
         rest = sum(weights[o] for o in ops[i:])
         op_deadline = now + (deadline - now) * weights[op] / rest
-        op_cases = sorted(op_cases, key=lambda c: c.priority)
         log(f"[{op}] {len(op_cases)} cases, {max(0.0, op_deadline - now):.0f} s budget")
-        for case in op_cases:
+        # Within a priority level: every case's fastgan timings first, then the baselines,
+        # then the rest (torch.compile, KeOps): a slow first compilation cannot starve a
+        # later fastgan target of its budget.
+        tasks = []
+        for ci, case in enumerate(op_cases):
             names = [p for p in case.providers if providers is None or p in providers]
             if not with_compile:
                 names = [p for p in names if p != "compile"]
             for name in names:
-                if time.perf_counter() > op_deadline:
-                    from .harness import Result
+                rank = 0 if name.split(":")[0] == "fastgan" else 1 if name == case.baseline else 2
+                tasks.append((case.priority, rank, ci, name, case))
+        tasks.sort(key=lambda t: t[:3])
+        for *_, name, case in tasks:
+            if time.perf_counter() > op_deadline:
+                from .harness import Result
 
-                    r = Result(op=case.op, case=case.name, series=case.series, size=case.size,
-                               shape=dict(case.shape), dtype=case.dtype, provider=name,
-                               status="budget", message="time budget exhausted before this case",
-                               baseline=case.baseline, bound=case.bound, items_name=case.items_name,
-                               size_name=case.size_name, target=case.target)
-                else:
-                    r = measure(case, name, device, target_s=target_s,
-                                min_reps=1 if mode == "dry" else 3,
-                                max_call_s={"dry": 10.0, "quick": 3.0, "full": 1.5}[mode])
-                doc["results"].append(r.to_dict())
-                if r.status != "budget":
-                    shape = " ".join(f"{k}={v}" for k, v in case.shape.items())
-                    extra = r.message[:120] if r.status != "ok" else f"{r.reps} reps"
-                    log(f"  {case.name:<18} {shape:<28} {name:<16} {r.status:<5} "
-                        f"{_fmt_ms(r.median_ms):>10}  {extra}")
+                r = Result(op=case.op, case=case.name, series=case.series, size=case.size,
+                           shape=dict(case.shape), dtype=case.dtype, provider=name,
+                           status="budget", message="time budget exhausted before this case",
+                           baseline=case.baseline, bound=case.bound, items_name=case.items_name,
+                           size_name=case.size_name, target=case.target)
+            else:
+                r = measure(case, name, device, target_s=target_s,
+                            min_reps=1 if mode == "dry" else 3,
+                            max_call_s={"dry": 10.0, "quick": 3.0, "full": 1.5}[mode])
+            doc["results"].append(r.to_dict())
+            if r.status != "budget":
+                shape = " ".join(f"{k}={v}" for k, v in case.shape.items())
+                extra = r.message[:120] if r.status != "ok" else f"{r.reps} reps"
+                log(f"  {case.name:<18} {shape:<28} {name:<16} {r.status:<5} "
+                    f"{_fmt_ms(r.median_ms):>10}  {extra}")
             save()
     n_budget = sum(r["status"] == "budget" for r in doc["results"])
     if n_budget:

@@ -78,3 +78,9 @@ def cdiv(a: int, b: int) -> int:
 def next_pow2(v: int) -> int:
     """The smallest power of two >= v (1 for v <= 1), for block sizes."""
     return 1 << max(0, int(v) - 1).bit_length()
+
+
+def on_device(t: torch.Tensor):
+    """A context in which Triton launches go to ``t``'s GPU (Triton launches on the current
+    device, which may not be ``t``'s on a multi-GPU machine); a no-op for CPU tensors."""
+    return torch.cuda.device(t.device) if t.device.type == "cuda" else contextlib.nullcontext()

@@ -254,7 +254,8 @@ def _fill(out: torch.Tensor, kind: int, seed: int, offset: int, impl: str = "aut
         slo, shi = _split(seed)
         olo, ohi = _split(offset)
         grid = (cdiv(blocks, block),)
-        fill_kernel[grid](out, n, slo, shi, olo, ohi, KIND=kind, BLOCK=block)
+        with _backend.on_device(out):
+            fill_kernel[grid](out, n, slo, shi, olo, ohi, KIND=kind, BLOCK=block)
     else:
         raise ValueError(f"impl must be 'auto', 'cpp' or 'triton', got {impl!r}")
     return out

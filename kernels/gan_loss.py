@@ -47,10 +47,10 @@ def _part(x, label, KIND: tl.constexpr):
         s = e / (1.0 + e)
         g = tl.where(pos, (1.0 - label) - s, s - label)
     elif KIND == PART_HINGE_POS:
-        f = tl.maximum(1.0 - x, 0.0)
+        f = tl.maximum(1.0 - x, 0.0, propagate_nan=tl.PropagateNan.ALL)  # NaN stays NaN on GPUs
         g = tl.where(x < 1.0, -1.0, 0.0).to(x.dtype)
     elif KIND == PART_HINGE_NEG:
-        f = tl.maximum(1.0 + x, 0.0)
+        f = tl.maximum(1.0 + x, 0.0, propagate_nan=tl.PropagateNan.ALL)
         g = tl.where(x > -1.0, 1.0, 0.0).to(x.dtype)
     else:
         f = x

@@ -118,7 +118,8 @@ def _narrow(w, DTYPE: tl.constexpr):
     # w (fp32) for the tensor cores in the operands' dtype; fp16 saturates at ±65504 instead
     # of overflowing to inf (the host scales ω so that max |ω| is about 1: no underflow)
     if DTYPE == tl.float16:
-        w = tl.minimum(tl.maximum(w, -65504.0), 65504.0)
+        w = tl.minimum(tl.maximum(w, -65504.0, propagate_nan=tl.PropagateNan.ALL), 65504.0,
+                       propagate_nan=tl.PropagateNan.ALL)  # NaN stays NaN (GPU max drops it)
     return w.to(DTYPE)
 
 

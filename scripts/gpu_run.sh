@@ -185,11 +185,27 @@ else
     # over worker processes when pytest-xdist is there (it is on the lent machines' image)
     XDIST=()
     if "$PY" -c "import xdist" >/dev/null 2>&1; then XDIST=(-n "${FASTGAN_GPU_TEST_WORKERS:-6}"); fi
+    # one line per test (-v), so a run cut off by the step's limit still says which tests
+    # passed and failed; a per-test limit when pytest-timeout is there
+    PER_TEST=()
+    if "$PY" -c "import pytest_timeout" >/dev/null 2>&1; then PER_TEST=(--timeout=150); fi
+    T0_LINE=$(wc -l <"$LOG")
     step tests "$(( TEST_S < $(left) ? TEST_S : $(left) ))" \
-        "$PY" -m pytest -q -rfEs -p no:cacheprovider --durations=10 ${XDIST[@]+"${XDIST[@]}"} \
-        --junitxml="$WORK/junit.xml" "${TESTS[@]}"
-    # the pytest summary line ("N passed, M skipped in T s") and failures
-    grep -E "^(FAILED|ERROR)|[0-9]+ (passed|failed)|no tests ran" "$LOG" | tail -n 25 >"$WORK/tests_tail.txt"
+        "$PY" -m pytest -v -rfEs -p no:cacheprovider --durations=10 ${XDIST[@]+"${XDIST[@]}"} \
+        ${PER_TEST[@]+"${PER_TEST[@]}"} --junitxml="$WORK/junit.xml" "${TESTS[@]}"
+    # the pytest summary line ("N passed, M skipped in T s") and failures; without a summary
+    # (the step was cut off) the per-test counts and failed tests seen so far
+    tail -n +"$(( T0_LINE + 1 ))" "$LOG" >"$WORK/tests.log"
+    if grep -qE "[0-9]+ (passed|failed)|no tests ran" "$WORK/tests.log"; then
+        grep -E "^(FAILED|ERROR)|[0-9]+ (passed|failed)|no tests ran" "$WORK/tests.log" \
+            | tail -n 25 >"$WORK/tests_tail.txt"
+    else
+        {
+            echo "no pytest summary (cut off?): $(grep -c ' PASSED' "$WORK/tests.log") passed," \
+                "$(grep -c ' SKIPPED' "$WORK/tests.log") skipped, $(grep -c ' FAILED' "$WORK/tests.log") failed so far"
+            grep -E " (FAILED|ERROR) " "$WORK/tests.log" | sed -E 's/^.*(FAILED|ERROR) /\1 /' | tail -n 20
+        } >"$WORK/tests_tail.txt"
+    fi
 fi
 write_summary
 

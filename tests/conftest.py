@@ -2,7 +2,8 @@
 
 TRITON_INTERPRET must be set before triton is imported (triton.jit reads it at decoration
 time), so it is set here, before anything imports fastgan's kernels. With a GPU the real
-compiled path runs instead. Tests that force the kernels use the ``triton_backend`` fixture.
+compiled path runs instead. Tests that force the kernels use the ``triton_backend`` fixture;
+those that do so on CPU tensors are skipped on a GPU machine (see _forces_triton_on_cpu).
 """
 import os
 
@@ -28,8 +29,28 @@ def pytest_report_header(config):
     return f"fastgan tests on {mode}; torch {torch.__version__}"
 
 
+def _forces_triton_on_cpu(item) -> bool:
+    """A test that runs the Triton kernels on CPU tensors (the interpreter): it uses the
+    ``triton_backend`` fixture or a ``backend="triton"`` parameter without the ``device``
+    fixture, or carries the ``interpreter`` marker."""
+    if item.get_closest_marker("interpreter"):
+        return True
+    names = getattr(item, "fixturenames", ())
+    if "device" in names:
+        return False
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return "triton_backend" in names or params.get("backend") == "triton"
+
+
 def pytest_collection_modifyitems(config, items):
     if HAS_CUDA:
+        # TRITON_INTERPRET stays off with a GPU, so Triton cannot run on CPU tensors; the same
+        # kernels run compiled in the tests that take the ``device`` fixture
+        interp = pytest.mark.skip(reason="interpreter test (Triton on CPU tensors); with a GPU "
+                                         "the kernels run compiled in the device tests")
+        for item in items:
+            if _forces_triton_on_cpu(item):
+                item.add_marker(interp)
         return
     skip = pytest.mark.skip(reason="needs a CUDA device; this machine has none")
     for item in items:

@@ -96,7 +96,7 @@ def test_kid_same_distribution_near_zero():
     assert abs(near.item()) < 0.05 < away.item()
 
 
-def test_kid_is_one_batched_launch(triton_backend, monkeypatch):
+def test_kid_is_one_batched_launch(triton_backend, device, monkeypatch):
     # all subsets in one launch of the fused kernel: grid axis 2 runs over the subsets
     import fastgan.kernels.mmd as K
 
@@ -109,12 +109,14 @@ def test_kid_is_one_batched_launch(triton_backend, monkeypatch):
             return orig[grid]
 
     monkeypatch.setattr(K, "mmd_fused_kernel", Spy())
-    real, fake = _features(30, 26, 5, "cpu")
-    out = kid(real, fake, subsets=3, subset_size=8, generator=fastgan.Generator(4))
+    real, fake = _features(30, 26, 5, device)
+    out = kid(real, fake, subsets=3, subset_size=8, generator=fastgan.Generator(4),
+              precision="ieee")
     monkeypatch.undo()
     assert len(launches) == 1 and launches[0][2] == 3
+    # the same Philox stream draws the same subsets on every device
     ir, jf = kid_subset_indices(30, 26, 3, 8, generator=fastgan.Generator(4))
-    ref = R.kid(real.double(), fake.double(), ir, jf)
+    ref = R.kid(real.double().cpu(), fake.double().cpu(), ir, jf)
     assert abs(out[0].item() - ref[0].item()) < 1e-5
 
 

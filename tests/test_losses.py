@@ -230,6 +230,21 @@ def test_infinite_logits_give_the_limits(device, backend, dtype):
     assert x.grad[:2].tolist() == [-1.0, 0.0]
 
 
+@pytest.mark.parametrize("loss", ["bce", "hinge", "wasserstein"])
+def test_nan_logits_give_nan_loss(device, backend, loss):
+    """A NaN logit makes the loss NaN on every backend and reduction (the trainer's non-finite
+    check relies on it); GPU max/min would drop NaN unless told to keep it."""
+    x = torch.tensor([0.5, float("nan"), -2.0], device=device)
+    f = torch.tensor([1.0, -1.0], device=device)
+    for reduction in ("mean", "sum"):
+        assert math.isnan(discriminator_loss(x, f, loss=loss, reduction=reduction).item())
+        assert math.isnan(discriminator_loss(f, x, loss=loss, reduction=reduction).item())
+        assert math.isnan(generator_loss(x, loss=loss, reduction=reduction).item())
+    real, fake = discriminator_loss(x, x, loss=loss, reduction="none")
+    assert math.isnan(real[1].item()) and math.isnan(fake[1].item())
+    assert not math.isnan(real[0].item())
+
+
 def test_fp16_gradient_survives_a_large_grad_output(device, backend):
     """mean-scaled fp16 gradients (≈ 1e-9 here) underflow fp16; a GradScaler-sized grad_output
     must scale the fp32 value before the final rounding."""

@@ -88,8 +88,8 @@ def test_large_d_streams_over_feature_chunks(kernel, triton_backend, device):
 
 @pytest.fixture
 def two_stage(monkeypatch):
-    """Force the two-stage large-D gradient (w chunks + GEMM) with 64-row chunks of w and 5
-    column spans per row tile, and count its launches."""
+    """Force the two-stage large-D gradient (w chunks + GEMM) with one-row-tile chunks of w
+    and 5 column spans per row tile, and count its launches."""
     monkeypatch.setattr(M, "_LARGE_D", "gemm")
     monkeypatch.setattr(M, "_W_MIN_ROWS", 1)
     monkeypatch.setattr(M, "_TARGET_PROGRAMS", 5)
@@ -102,16 +102,19 @@ def two_stage(monkeypatch):
 
     monkeypatch.setattr(M, "_triton_two_stage", spy)
 
-    def budget(p, itemsize):  # bytes for 64 rows of w
-        monkeypatch.setattr(M, "_W_BUDGET", 64 * p * itemsize)
+    # bytes for one row tile of the w pass: 64 rows in the interpreter, 128 on a GPU
+    tile = M._CUDA_BLOCKS[(False, 0)][0] if torch.cuda.is_available() else 64
+
+    def budget(p, itemsize):
+        monkeypatch.setattr(M, "_W_BUDGET", tile * p * itemsize)
     return calls, budget
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("kernel", KERNELS)
 def test_two_stage_large_d_gradient(kernel, dtype, two_stage, triton_backend, device):
-    # D = 150 > 128; P = 160 rows in three 64-row chunks of w (the last one partial), each
-    # row tile's columns split over 5 programs
+    # D = 150 > 128; P = 160 rows in chunks of one row tile of w (3 in the interpreter, 2 on
+    # a GPU; the last one partial), each row tile's columns split over 5 programs
     calls, budget = two_stage
     x, y = _data(97, 63, 150, dtype=dtype, device=device)
     budget(160, x.element_size())

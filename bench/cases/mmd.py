@@ -16,7 +16,7 @@ import math
 import torch
 
 from ..harness import Case, Skip, rotating
-from ._common import compiled_cached, keops_missing, module_missing, pick, timed_call
+from ._common import compiled_cached, keops_missing, module_missing, timed_call
 
 
 def missing() -> str | None:

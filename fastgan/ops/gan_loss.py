@@ -20,7 +20,6 @@ interpreter). float64 logits always take the PyTorch path (the kernels compute i
 """
 from __future__ import annotations
 
-import contextlib
 import numbers
 
 import torch
@@ -244,7 +243,7 @@ def _triton_forward(parts, reduction):
         out_ptr = _alloc((grid,), dtype=torch.float32, device=x_a.device)
         out = _alloc((), dtype=dtype, device=x_a.device)
 
-    with torch.cuda.device(x_a.device) if x_a.device.type == "cuda" else contextlib.nullcontext():
+    with _backend.on_device(x_a):
         _k.gan_loss_fwd_kernel[(grid,)](
             a["x"], b["x"], a["g"], b["g"], a["l"], b["l"], out_ptr,
             a["n"], b["n"],

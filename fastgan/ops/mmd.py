@@ -8,6 +8,7 @@ added in float64 on the host, in a fixed order, so results are deterministic.
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 from typing import Sequence
@@ -130,7 +131,22 @@ def _square_mask(kernel: str, sigmas) -> int:
 
 
 def _consts(kernel: str, sigmas, device) -> torch.Tensor:
-    # one float64 constant per σ, the scale the kernels multiply d (or √d) by (kernels/mmd.py)
+    """One float64 constant per σ, the scale the kernels multiply d (or √d) by
+    (kernels/mmd.py). Numbers are cached per device: building the tensor from host floats
+    is a copy that synchronises a GPU stream, once per call otherwise. Not cached under
+    torch.compile's tracing (a fake tensor must not outlive it) or for tensor σ."""
+    if not isinstance(sigmas, torch.Tensor) and not torch.compiler.is_compiling():
+        key = None if sigmas is None else tuple(float(v) for v in sigmas)
+        return _consts_cached(kernel, key, str(torch.device(device)))
+    return _consts_build(kernel, sigmas, device)
+
+
+@functools.lru_cache(maxsize=256)
+def _consts_cached(kernel: str, sigmas, device: str) -> torch.Tensor:
+    return _consts_build(kernel, sigmas, device)
+
+
+def _consts_build(kernel: str, sigmas, device) -> torch.Tensor:
     if kernel not in _BANDWIDTH_KERNELS:
         return torch.zeros(1, dtype=torch.float64, device=device)
     if not isinstance(sigmas, torch.Tensor):
@@ -315,8 +331,6 @@ _CUDA_GEMM = {4: (128, 128, 32, 8, 3), 2: (128, 128, 64, 8, 3)}
 def _triton_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclude_diag,
                   cross_only, compute_grad, precision, idx=None, p=None, square_mask=0):
     """Launch kernels/mmd.py. zc (rows, D) in the dot dtype; idx (B, P) gathers rows of zc."""
-    from ..kernels.mmd import mmd_fused_kernel
-
     d = zc.shape[1]
     p = zc.shape[0] if p is None else p
     batch = 1 if idx is None else idx.shape[0]
@@ -348,8 +362,9 @@ def _triton_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclu
     if compute_grad and 0.0 < top < math.inf:
         scale = 2.0 ** math.ceil(math.log2(top))
     ws = tuple(float(v) / scale for v in weights) + (float(gamma), float(coef))
-    rows, grad = _launch_fused(zc, sq, n, p, d, batch, idx, c32, ws, common, compute_grad,
-                               single, bm, bn, warps, stages, bdv, cuda)
+    with _backend.on_device(zc):
+        rows, grad = _launch_fused(zc, sq, n, p, d, batch, idx, c32, ws, common, compute_grad,
+                                   single, bm, bn, warps, stages, bdv, cuda)
     if grad is not None and scale != 1.0:
         grad.mul_(scale)
     return rows, grad

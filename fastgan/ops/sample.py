@@ -110,8 +110,9 @@ def sample_parametric(rows: torch.Tensor, family: int, n: int, seed_lo: int, see
         total = r * n
         block = _block(rows.device)
         grid = (cdiv(-(-total // 4), block),)
-        parametric_kernel[grid](out, rows.contiguous(), total, n, r, seed_lo, seed_hi, off_lo, off_hi,
-                                FAMILY=family, W=rows.shape[1], BLOCK=block)
+        with _backend.on_device(out):
+            parametric_kernel[grid](out, rows.contiguous(), total, n, r, seed_lo, seed_hi, off_lo,
+                                    off_hi, FAMILY=family, W=rows.shape[1], BLOCK=block)
         return out
     u = _host_uniforms(r, n, rows.device, seed_lo, seed_hi, off_lo, off_hi)
     return out.copy_(_saturated(_parametric_torch(rows, family, u), dtype))
@@ -157,8 +158,9 @@ def sample_tabulated(table: torch.Tensor, support: torch.Tensor, row_start: torc
         total = r * n
         block = _block(table.device)
         grid = (cdiv(-(-total // 4), block),)
-        tabulated_kernel[grid](out, table, support, row_start, row_len, sup_start, total, n, r, steps,
-                               seed_lo, seed_hi, off_lo, off_hi, MODE=mode, BLOCK=block)
+        with _backend.on_device(out):
+            tabulated_kernel[grid](out, table, support, row_start, row_len, sup_start, total, n, r,
+                                   steps, seed_lo, seed_hi, off_lo, off_hi, MODE=mode, BLOCK=block)
         return out
     u = _host_uniforms(r, n, table.device, seed_lo, seed_hi, off_lo, off_hi)
     k = int(row_len[0])
