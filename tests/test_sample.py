@@ -279,10 +279,11 @@ def test_truncated_normal_kstest(a, b):
     assert stats.kstest(x, stats.truncnorm(a, b).cdf).pvalue > KS_P
 
 
-def test_truncated_normal_kstest_kernel(triton_backend):
+def test_truncated_normal_kstest_kernel(triton_backend, device):
     a = torch.tensor([-8.0, -1.0, 3.0], dtype=torch.float64)
     b = torch.tensor([-7.0, 1.0, 8.0], dtype=torch.float64)
-    x = fs.truncated_normal(3, 1500, a=a, b=b, mean=0.0, std=1.0, generator=gen(5)).double()
+    x = fs.truncated_normal(3, 1500, a=a.to(device), b=b.to(device), mean=0.0, std=1.0,
+                            generator=gen(5)).double().cpu()
     for r in range(3):
         lo, hi = a[r].item(), b[r].item()
         assert x[r].min() >= lo and x[r].max() <= hi
@@ -323,16 +324,16 @@ def test_inverse_cdf_kstest():
 
 
 @pytest.mark.parametrize("backend", ["torch", "triton"])
-def test_categorical_chisquare(backend):
+def test_categorical_chisquare(backend, device):
     w = torch.tensor([
         [1.0, 2.0, 3.0, 4.0, 0.0],
         [0.0, 5.0, 0.0, 1.0, 0.0],      # zero-weight bins inside and at the ends
         [0.0, 0.0, 0.0, 7.5, 0.0],      # one-hot
         [1e-3, 1.0, 1e3, 1.0, 1e-3],    # wide range
     ])
-    n = 4000 if backend == "torch" else 600
+    n = 4000 if backend == "torch" or device.type == "cuda" else 600  # the interpreter is slow
     with fastgan.backend(backend):
-        idx = fs.categorical(w, n, generator=gen(31))
+        idx = fs.categorical(w.to(device), n, generator=gen(31)).cpu()
     assert idx.dtype == torch.int64 and idx.shape == (4, n)
     counts = torch.stack([torch.bincount(idx[r], minlength=5) for r in range(4)]).double()
     assert (counts[w == 0] == 0).all(), "a zero-weight bin was drawn"
@@ -344,15 +345,17 @@ def test_categorical_chisquare(backend):
 
 
 # ------------------------------------------------------------------------ ragged and tabulated
-def test_tabulated_triton_equals_cpu_bitwise(triton_backend):
+def test_tabulated_triton_equals_cpu_bitwise(triton_backend, device):
+    # the kernels on `device` (compiled on a GPU), the PyTorch path on the CPU
     w = torch.rand(R, 13) * (torch.rand(R, 13) > 0.3)
     w[:, 6] += 0.1
-    w_t = w.t().contiguous().t()  # non-contiguous input
+    w_t = w.to(device).t().contiguous().t()  # non-contiguous input
     cdf = torch.rand(R, 13).cumsum(1)
     cdf = cdf / cdf[:, -1:]
     sup = torch.rand(13).cumsum(0)
-    cdf_t = cdf.t().contiguous().t()
-    tri = (fs.categorical(w_t, N, generator=gen(2)), fs.inverse_cdf(cdf_t, N, support=sup, generator=gen(2)))
+    cdf_t = cdf.to(device).t().contiguous().t()
+    tri = (fs.categorical(w_t, N, generator=gen(2)).cpu(),
+           fs.inverse_cdf(cdf_t, N, support=sup.to(device), generator=gen(2)).cpu())
     with fastgan.backend("torch"):
         cpu = (fs.categorical(w, N, generator=gen(2)), fs.inverse_cdf(cdf, N, support=sup, generator=gen(2)))
     assert torch.equal(tri[0], cpu[0])
@@ -362,7 +365,7 @@ def test_tabulated_triton_equals_cpu_bitwise(triton_backend):
 
 
 @pytest.mark.parametrize("backend", ["torch", "triton"])
-def test_ragged_rows_match_padded_rows(backend):
+def test_ragged_rows_match_padded_rows(backend, device):
     lengths = [3, 1, 40, 7]
     rows_w = [torch.rand(k) + 0.05 for k in lengths]
     rows_c = [torch.cat([torch.rand(k - 1).sort().values, torch.ones(1)]).double() for k in lengths]
@@ -371,9 +374,10 @@ def test_ragged_rows_match_padded_rows(backend):
     pad_w = torch.stack([torch.cat([w, w.new_zeros(kmax - w.numel())]) for w in rows_w])
     pad_c = torch.stack([torch.cat([c, c.new_ones(kmax - c.numel())]) for c in rows_c])
     pad_s = torch.stack([torch.cat([s, s[-1].repeat(kmax - s.numel())]) for s in rows_s])
+    on = lambda rows: [t.to(device) for t in rows]  # noqa: E731
     with fastgan.backend(backend):
-        idx = fs.categorical(rows_w, 29, generator=gen(4))
-        x = fs.inverse_cdf(rows_c, 29, support=rows_s, generator=gen(4))
+        idx = fs.categorical(on(rows_w), 29, generator=gen(4)).cpu()
+        x = fs.inverse_cdf(on(rows_c), 29, support=on(rows_s), generator=gen(4)).cpu()
     assert torch.equal(idx, ref.categorical(pad_w, 29, generator=gen(4)))
     assert (idx < torch.tensor(lengths)[:, None]).all()
     assert_close_samples(x, ref.inverse_cdf(pad_c, 29, support=pad_s, generator=gen(4)), "ragged icdf")
