@@ -114,13 +114,17 @@ def _transform(d, s, c_ptr, gamma, coef, KERNEL: tl.constexpr, NSIG: tl.constexp
 
 
 @triton.jit
-def _narrow(w, DTYPE: tl.constexpr):
-    # w (fp32) for the tensor cores in the operands' dtype; fp16 saturates at ±65504 instead
-    # of overflowing to inf (the host scales ω so that max |ω| is about 1: no underflow)
-    if DTYPE == tl.float16:
-        w = tl.minimum(tl.maximum(w, -65504.0, propagate_nan=tl.PropagateNan.ALL), 65504.0,
-                       propagate_nan=tl.PropagateNan.ALL)  # NaN stays NaN (GPU max drops it)
-    return w.to(DTYPE)
+def _w_operand(w, z):
+    # The gradient weights w (fp32) and the rows z as tensor-core operands: w in z's dtype,
+    # except for fp16, whose range cannot hold w (ω spans N²/M², f' spans many decades):
+    # there z goes up to fp32 and w stays fp32 (a tf32/fp32 dot, as for fp32 inputs).
+    if z.dtype == tl.float16:
+        wv = w
+        zv = z.to(tl.float32)
+    else:
+        wv = w.to(z.dtype)
+        zv = z
+    return wv, zv
 
 
 @triton.jit
@@ -259,11 +263,18 @@ def mmd_fused_kernel(
         if COMPUTE_GRAD:
             same = row_in_x[:, None] == col_in_x[None, :]
             om = tl.where(same, tl.where(row_in_x[:, None], wA, wB), wC)
-            w = tl.where(valid, om * g, 0.0)
+            # distance kernels: the diagonal pair contributes z_p·w_pp − w_pp·z_p = 0 exactly
+            # (d = 0 whatever z_p), so w_pp is left out rather than cancelled in rounding
+            # (biased estimator: w_pp = ω f'(0) ≠ 0; the dot rounds it, Σ w does not)
+            # (and pairs of weight 0, e.g. same-sample pairs of a pair sum, never make 0·inf)
+            w_ok = valid & (om != 0.0)
+            if KERNEL != 3:
+                w_ok = w_ok & (~diag)
+            w = tl.where(w_ok, om * g, 0.0)
             wsum += tl.sum(w, axis=1)
             if WRITE_W:
                 tl.store(w_ptr + (offs_m - row0).to(tl.int64)[:, None] * stride_wr
-                         + offs_n[None, :], _narrow(w, w_ptr.dtype.element_ty),
+                         + offs_n[None, :], w.to(w_ptr.dtype.element_ty),
                          mask=mask_m[:, None] & mask_n[None, :])
             else:
                 if SINGLE_K:
@@ -272,7 +283,8 @@ def mmd_fused_kernel(
                     zv = tl.load(z_ptr + zrow_n[:, None] * stride_zp
                                  + offs_v[None, :] * stride_zd,
                                  mask=mask_n[:, None] & mask_v[None, :], other=0.0)
-                acc = _dot(_narrow(w, zv.dtype), zv, acc, PRECISION, UPCAST)
+                wv, zv = _w_operand(w, zv)
+                acc = _dot(wv, zv, acc, PRECISION, UPCAST)
 
     if WRITE_W:  # partial sums of split pid_v
         rbase = rows_ptr + pid_v * stride_rb
@@ -333,7 +345,7 @@ def mmd_grad_gemm_kernel(
     for k0 in range(0, P, BLOCK_K):
         k_ok = offs_k < P - k0
         wt = tl.load(w_tile, mask=k_ok[None, :], other=0.0)
-        zt = tl.load(z_tile, mask=k_ok[:, None], other=0.0)
+        zt = tl.load(z_tile, mask=k_ok[:, None], other=0.0).to(wt.dtype)  # fp16 z, fp32 w
         acc = _dot(wt, zt, acc, PRECISION, UPCAST)
         w_tile += BLOCK_K
         z_tile += BLOCK_K * stride_zp

@@ -694,3 +694,66 @@ def test_fp16_tiny_weights_do_not_flush(kernel, d, triton_backend, device, monke
     ref = w[0] * sxx + w[1] * syy + 2 * w[2] * sxy
     for a, b in zip((gx, gy), torch.autograd.grad(ref, (xr, yr))):
         assert_rel(a, b, TOL[torch.float16]["rtol"], "gradient")
+
+
+def _max_rel(g, ref):
+    return float((g.double().cpu() - ref).abs().max() / ref.abs().max())
+
+
+@pytest.mark.parametrize("case", ["biased-bf16", "biased-bf16-two-stage", "lopsided-fp16",
+                                  "tiny-sigma-fp16"])
+def test_half_precision_gradient_edge_cases(case, triton_backend, device, monkeypatch):
+    # biased: w_pp = ω f'(0) on the diagonal must not be rounded into the dot and cancelled
+    # against an fp32 Σ w (points far apart for σ: 5-14% error before); fp16: ω from 1/N² to
+    # 1/M² (N ≪ M) and f' up to 1/(2σ²) (σ tiny) span more than fp16's range, so w stays
+    # fp32 for fp16 rows (1.6e-2 and 6e-2 errors before)
+    torch.manual_seed(0)
+    kw, gout = dict(bandwidth=1.5, estimator="biased"), 1.0
+    if case.startswith("biased"):
+        d = 150 if case.endswith("two-stage") else 100
+        if case.endswith("two-stage"):
+            monkeypatch.setattr(M, "_LARGE_D", "gemm")
+            monkeypatch.setattr(M, "_W_MIN_ROWS", 1)
+        x = torch.randn(2, d) * 3.0 / math.sqrt(d)
+        y = torch.randn(2, d) * 3.6 / math.sqrt(d) + 0.3 / math.sqrt(d)
+        dtype, tol = torch.bfloat16, 2e-2
+    elif case == "lopsided-fp16":
+        x, y = torch.randn(2, 8) * 0.8, torch.randn(298, 8) * 0.8 + 0.1
+        kw, gout, dtype, tol = dict(bandwidth=10.0, estimator="unbiased"), 1024.0, torch.float16, 1e-2
+    else:
+        x, y = torch.randn(40, 4) * 0.002, torch.randn(40, 4) * 0.002 + 0.0006
+        kw, gout, dtype, tol = dict(bandwidth=0.002), 2.0 ** -10, torch.float16, 1e-2
+    x, y = x.to(dtype), y.to(dtype)
+    xr, yr = x.double().requires_grad_(), y.double().requires_grad_()
+    rgx, rgy = torch.autograd.grad(R.mmd(xr, yr, **kw), (xr, yr))
+    xt, yt = x.to(device).requires_grad_(), y.to(device).requires_grad_()
+    out = fastgan.mmd(xt, yt, precision="ieee", **kw)
+    gx, gy = torch.autograd.grad(out, (xt, yt), grad_outputs=torch.tensor(gout, device=device,
+                                                                          dtype=out.dtype))
+    assert gx.dtype == dtype
+    assert _max_rel(gx.float() / gout, rgx) < tol and _max_rel(gy.float() / gout, rgy) < tol
+
+
+def test_wide_gaussian_mixtures_skip_the_squarings():
+    # each squaring doubles exp2's relative error: at most 8 (σ_max/σ ≤ 16)
+    assert M._square_mask("gaussian", [1.0, 16.0]) == 0b100000001
+    assert M._square_mask("gaussian", [1.0, 32.0]) == 0
+    assert M._square_mask("gaussian", [1.0, 2.0, 64.0]) == 0
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # the interpreter's numpy
+@pytest.mark.parametrize("grad", [False, True])
+def test_pair_sum_ignores_overflowing_same_sample_pairs(grad, triton_backend, device):
+    # pair sums visit same-sample pairs in the row tiles straddling the samples; their kernel
+    # values may overflow (here (γ⟨a, a'⟩ + 1)^12 with ⟨a, a'⟩ = 1800) and have weight 0
+    a = torch.randn(70, 2, dtype=torch.float64)
+    a[66:68] = 30.0  # in the row tile that straddles the samples (64 or 128 rows)
+    b = torch.randn(75, 2, dtype=torch.float64)
+    kw = dict(kernel="polynomial", degree=12, gamma=1.0, coef=1.0)
+    ref = R.pair_sum(a, b, **kw)
+    at = a.float().to(device).requires_grad_(grad)
+    out = M.pair_sum(at, b.float().to(device), precision="ieee", **kw)
+    assert_rel(out, ref, 1e-5)
+    if grad:
+        (g,) = torch.autograd.grad(out, at)
+        assert torch.isfinite(g).all()

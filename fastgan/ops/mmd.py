@@ -114,6 +114,9 @@ def median_bandwidth(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return _median(x, y, max_points=_MEDIAN_CAP)
 
 
+_MAX_SQUARINGS = 8
+
+
 def _square_mask(kernel: str, sigmas) -> int:
     """Bit e set for each σ with σ_max²/σ² = 2^e (gaussian mixtures such as σ = 1, 2, 4, 8):
     the kernel then takes one exp2 and squarings. 0 when the σ do not fit (or a single σ)."""
@@ -124,7 +127,9 @@ def _square_mask(kernel: str, sigmas) -> int:
     for s in sigmas:
         r = math.log2(top * top / (s * s))
         e = round(r)
-        if abs(r - e) > 1e-9 or e > 16 or mask >> e & 1:
+        # each squaring doubles the relative rounding error of the exp2 result: at most 8
+        # (σ_max/σ ≤ 16, error ≤ 2^9 ulp of the smallest term, below fp32's sum rounding)
+        if abs(r - e) > 1e-9 or e > _MAX_SQUARINGS or mask >> e & 1:
             return 0
         mask |= 1 << e
     return mask
@@ -354,19 +359,10 @@ def _triton_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclu
                   PRECISION=precision, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, SINGLE_K=single,
                   UPCAST=(not cuda) and zc.dtype == torch.bfloat16, num_warps=warps,
                   num_stages=stages)
-    # The gradient weights w = ω·f' go through the tensor cores in the input dtype: with
-    # ω ≈ 1/N² fp16 would flush them to 0 from N ≈ 4000 on. ω is divided by a power of two
-    # near max |ω| (exactly) and the gradient multiplied back; the row sums do not use ω.
-    scale = 1.0
-    top = max(abs(float(v)) for v in weights)
-    if compute_grad and 0.0 < top < math.inf:
-        scale = 2.0 ** math.ceil(math.log2(top))
-    ws = tuple(float(v) / scale for v in weights) + (float(gamma), float(coef))
+    ws = tuple(float(v) for v in weights) + (float(gamma), float(coef))
     with _backend.on_device(zc):
         rows, grad = _launch_fused(zc, sq, n, p, d, batch, idx, c32, ws, common, compute_grad,
                                    single, bm, bn, warps, stages, bdv, cuda)
-    if grad is not None and scale != 1.0:
-        grad.mul_(scale)
     return rows, grad
 
 
@@ -378,7 +374,8 @@ def _launch_fused(zc, sq, n, p, d, batch, idx, c32, ws, common, compute_grad, si
         if cuda:  # no accumulator: the forward's larger tiles fit (no spills, fp32 and bf16)
             common.update(zip(("BLOCK_M", "BLOCK_N", "num_warps", "num_stages"),
                               _CUDA_BLOCKS[(False, 0)]))
-        chunk = _two_stage_rows(p, d, zc.element_size(), common["BLOCK_M"])
+        w_size = 4 if zc.dtype == torch.float16 else zc.element_size()
+        chunk = _two_stage_rows(p, d, w_size, common["BLOCK_M"])
         if chunk:
             return _triton_two_stage(zc, sq, n, p, d, c32, ws, chunk, common, cuda)
         common.update(BLOCK_M=bm, BLOCK_N=bn, num_warps=warps, num_stages=stages)
@@ -416,9 +413,11 @@ def _triton_two_stage(zc, sq, n, p, d, c32, ws, chunk, common, cuda):
     rows = torch.full((n_split, 2, p), float("nan"), dtype=torch.float32, device=zc.device)
     wsum = torch.full((n_split, p), float("nan"), dtype=torch.float32, device=zc.device)
     grad = torch.full((p, d), float("nan"), dtype=torch.float32, device=zc.device)
-    w = torch.empty((chunk, p), dtype=zc.dtype, device=zc.device)
+    # w in the rows' dtype (fp32 for fp16 rows: kernels/mmd.py _w_operand)
+    w_dtype = torch.float32 if zc.dtype == torch.float16 else zc.dtype
+    w = torch.empty((chunk, p), dtype=w_dtype, device=zc.device)
     if cuda:
-        gbm, gbn, gbk, gwarps, gstages = _CUDA_GEMM[min(zc.element_size(), 4)]
+        gbm, gbn, gbk, gwarps, gstages = _CUDA_GEMM[w.element_size()]
     else:
         gbm, gbn, gbk, gwarps, gstages = 32, 64, 32, 4, 1
     poly = common["KERNEL"] == _POLY
@@ -485,7 +484,10 @@ def _fused(x, y, consts, kernel, degree, gamma, coef, wA, wB, wC, exclude_diag, 
         rows, grad = _torch_fused(*args)
     r = rows[0].double()
     sums = torch.stack([r[0, :n].sum(), r[1, n:].sum(), r[1, :n].sum()])
-    value = wA * sums[0] + wB * sums[1] + 2.0 * wC * sums[2]
+    # zero-weight sums are left out, not multiplied by 0: pair sums (wA = wB = 0) also
+    # visit same-sample pairs, whose kernel values may overflow to inf (0·inf = NaN)
+    terms = [c * t for c, t in zip((wA, wB, 2.0 * wC), sums) if c != 0.0]
+    value = sum(terms[1:], terms[0]) if terms else sums.new_zeros(())
     if compute_grad:
         gx = grad[:n].to(_saved_dtype(x.dtype), copy=True)
         gy = grad[n:].to(_saved_dtype(y.dtype), copy=True)
