@@ -92,12 +92,13 @@ def kernel_sums(x: torch.Tensor, y: torch.Tensor, *, kernel: str = "gaussian", b
     kxx = kernel_matrix(x, x, same=True, **kw)
     kyy = kernel_matrix(y, y, same=True, **kw)
     kxy = kernel_matrix(x, y, **kw)
-    sxx, syy = kxx.sum(), kyy.sum()
-    if estimator == "unbiased":
-        sxx = sxx - kxx.diagonal().sum()
-        syy = syy - kyy.diagonal().sum()
+    if estimator == "unbiased":  # the diagonal masked out, not subtracted: no cancellation
+        # when the off-diagonal values are tiny next to k(x, x)
+        kxx = kxx.masked_fill(torch.eye(kxx.shape[0], dtype=torch.bool, device=kxx.device), 0.0)
+        kyy = kyy.masked_fill(torch.eye(kyy.shape[0], dtype=torch.bool, device=kyy.device), 0.0)
     elif estimator != "biased":
         raise ValueError(f"unknown estimator {estimator!r}")
+    sxx, syy = kxx.sum(), kyy.sum()
     return sxx, syy, kxy.sum()
 
 
