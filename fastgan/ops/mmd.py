@@ -361,39 +361,32 @@ def _triton_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclu
                   num_stages=stages)
     ws = tuple(float(v) for v in weights) + (float(gamma), float(coef))
     with _backend.on_device(zc):
-        rows, grad = _launch_fused(zc, sq, n, p, d, batch, idx, c32, ws, common, compute_grad,
-                                   single, bm, bn, warps, stages, bdv, cuda)
-    return rows, grad
+        if compute_grad and not single and idx is None:
+            # the w pass has no accumulator: on the GPU the forward's larger tiles fit (no
+            # spills, fp32 and bf16)
+            w_blocks = _CUDA_BLOCKS[(False, 0)] if cuda else (bm, bn, warps, stages)
+            w_size = 4 if zc.dtype == torch.float16 else zc.element_size()
+            chunk = _two_stage_rows(p, d, w_size, w_blocks[0])
+            if chunk:
+                common.update(zip(("BLOCK_M", "BLOCK_N", "num_warps", "num_stages"), w_blocks))
+                return _triton_two_stage(zc, sq, n, p, d, c32, ws, chunk, common, cuda)
 
+        from ..kernels.mmd import mmd_fused_kernel
 
-def _launch_fused(zc, sq, n, p, d, batch, idx, c32, ws, common, compute_grad, single, bm, bn,
-                  warps, stages, bdv, cuda):
-    from ..kernels.mmd import mmd_fused_kernel
-
-    if compute_grad and not single and idx is None:
-        if cuda:  # no accumulator: the forward's larger tiles fit (no spills, fp32 and bf16)
-            common.update(zip(("BLOCK_M", "BLOCK_N", "num_warps", "num_stages"),
-                              _CUDA_BLOCKS[(False, 0)]))
-        w_size = 4 if zc.dtype == torch.float16 else zc.element_size()
-        chunk = _two_stage_rows(p, d, w_size, common["BLOCK_M"])
-        if chunk:
-            return _triton_two_stage(zc, sq, n, p, d, c32, ws, chunk, common, cuda)
-        common.update(BLOCK_M=bm, BLOCK_N=bn, num_warps=warps, num_stages=stages)
-
-    n_v = cdiv(d, bdv) if compute_grad else 1
-    rows = torch.full((batch, 2, p), float("nan"), dtype=torch.float32, device=zc.device)
-    if compute_grad:
-        grad = torch.full((p, d), float("nan"), dtype=torch.float32, device=zc.device)
-    else:
-        grad = rows  # never written
-    idx_t = idx if idx is not None else rows
-    grid = (cdiv(p, bm), n_v, batch)
-    mmd_fused_kernel[grid](
-        zc, sq, idx_t, c32, rows, grad, rows, rows,
-        n, p, d, 0, 1,
-        zc.stride(0), zc.stride(1), idx.stride(0) if idx is not None else 0, 2 * p, d, 0,
-        *ws, WRITE_W=False, BLOCK_DV=bdv, **common,
-    )
+        n_v = cdiv(d, bdv) if compute_grad else 1
+        rows = torch.full((batch, 2, p), float("nan"), dtype=torch.float32, device=zc.device)
+        if compute_grad:
+            grad = torch.full((p, d), float("nan"), dtype=torch.float32, device=zc.device)
+        else:
+            grad = rows  # never written
+        idx_t = idx if idx is not None else rows
+        grid = (cdiv(p, bm), n_v, batch)
+        mmd_fused_kernel[grid](
+            zc, sq, idx_t, c32, rows, grad, rows, rows,
+            n, p, d, 0, 1,
+            zc.stride(0), zc.stride(1), idx.stride(0) if idx is not None else 0, 2 * p, d, 0,
+            *ws, WRITE_W=False, BLOCK_DV=bdv, **common,
+        )
     return rows, (grad if compute_grad else None)
 
 
@@ -412,6 +405,8 @@ def _triton_two_stage(zc, sq, n, p, d, c32, ws, chunk, common, cuda):
     n_split = max(1, min(cdiv(p, bn), cdiv(target, min(tiles, cdiv(p, bm)))))
     rows = torch.full((n_split, 2, p), float("nan"), dtype=torch.float32, device=zc.device)
     wsum = torch.full((n_split, p), float("nan"), dtype=torch.float32, device=zc.device)
+    wtot = torch.full((p,), float("nan"), dtype=torch.float32, device=zc.device) \
+        if n_split > 1 else None
     grad = torch.full((p, d), float("nan"), dtype=torch.float32, device=zc.device)
     # w in the rows' dtype (fp32 for fp16 rows: kernels/mmd.py _w_operand)
     w_dtype = torch.float32 if zc.dtype == torch.float16 else zc.dtype
@@ -431,7 +426,11 @@ def _triton_two_stage(zc, sq, n, p, d, c32, ws, chunk, common, cuda):
             zc.stride(0), zc.stride(1), 0, 2 * p, d, w.stride(0),
             *ws, WRITE_W=True, BLOCK_DV=16, **common,
         )
-        wsum_r = wsum[0] if n_split == 1 else wsum.sum(0)
+        if n_split == 1:
+            wsum_r = wsum[0]
+        else:  # the column spans' partial Σ w of this chunk's rows, in a fixed order
+            wsum_r = wtot
+            torch.sum(wsum[:, r0:r0 + r], 0, out=wtot[r0:r0 + r])
         mmd_grad_gemm_kernel[(cdiv(r, gbm) * cdiv(d, gbn),)](
             w, zc, wsum_r, grad,
             r0, r, p, d,
