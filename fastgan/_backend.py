@@ -27,9 +27,15 @@ def current() -> str:
     forced = getattr(_local, "stack", None)
     if forced:
         return forced[-1]
-    value = os.environ.get("FASTGAN_BACKEND", "auto").strip().lower() or "auto"
-    if value not in _VALID:
-        raise ValueError(f"FASTGAN_BACKEND must be one of {_VALID}, got {value!r}")
+    return env_choice("FASTGAN_BACKEND", _VALID)
+
+
+def env_choice(name: str, valid: tuple[str, ...]) -> str:
+    """The environment variable ``name`` as one of ``valid`` (case-insensitive; unset or
+    empty gives ``valid[0]``), or a ValueError naming the variable."""
+    value = os.environ.get(name, valid[0]).strip().lower() or valid[0]
+    if value not in valid:
+        raise ValueError(f"{name} must be one of {valid}, got {value!r}")
     return value
 
 

@@ -277,3 +277,17 @@ def test_inplace_fills_match_functional():
     assert torch.equal(t, fastgan.randn(3, 7, generator=fastgan.Generator(8)))
     bits = fr.bits_(torch.empty(5, dtype=torch.int32), generator=fastgan.Generator(8))
     assert torch.equal(bits, fr.randbits(5, generator=fastgan.Generator(8)))
+
+
+def test_backend_environment_variable(monkeypatch):
+    from fastgan import _backend
+
+    monkeypatch.setenv("FASTGAN_BACKEND", " Torch ")
+    assert _backend.current() == "torch"
+    monkeypatch.setenv("FASTGAN_BACKEND", "")
+    assert _backend.current() == "auto"
+    with fastgan.backend("triton"):  # the block wins over the variable
+        assert _backend.current() == "triton"
+    monkeypatch.setenv("FASTGAN_BACKEND", "gpu")
+    with pytest.raises(ValueError, match="FASTGAN_BACKEND must be one of"):
+        _backend.current()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 from typing import Sequence
 
 import torch
@@ -306,11 +305,8 @@ _TARGET_PROGRAMS = None      # column splits fill this many programs (None: 4 pe
 
 def _two_stage_rows(p: int, d: int, itemsize: int, bm: int) -> int:
     """Rows per chunk of w for the two-stage gradient, or 0 for the recompute path."""
-    mode = _LARGE_D
-    if mode is None:
-        mode = os.environ.get("FASTGAN_MMD_LARGE_D", "auto").strip().lower() or "auto"
-        if mode not in _LARGE_D_MODES:
-            raise ValueError(f"FASTGAN_MMD_LARGE_D must be one of {_LARGE_D_MODES}, got {mode!r}")
+    mode = _LARGE_D if _LARGE_D is not None else _backend.env_choice("FASTGAN_MMD_LARGE_D",
+                                                                        _LARGE_D_MODES)
     if mode == "recompute" or (mode == "auto" and d < _GEMM_MIN_D):
         return 0
     rows = min(_W_BUDGET // (p * itemsize), cdiv(p, bm) * bm) // bm * bm
