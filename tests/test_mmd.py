@@ -286,6 +286,21 @@ def test_median_bandwidth_subsample_is_deterministic(monkeypatch):
     assert a.item() != pytest.approx(full.sort().values[(full.numel() - 1) // 2].item(), rel=1e-7)
 
 
+def _record_addmm_shapes(monkeypatch) -> list:
+    """From now on (until monkeypatch undoes it) the shape of every torch.addmm result is
+    appended to the returned list: the PyTorch path's distance block per chunk."""
+    seen = []
+    orig = torch.addmm
+
+    def spy(*args, **kw):
+        out = orig(*args, **kw)
+        seen.append(tuple(out.shape))
+        return out
+
+    monkeypatch.setattr(torch, "addmm", spy)
+    return seen
+
+
 @pytest.mark.parametrize("budget", [64, 2000])
 def test_torch_path_chunks(monkeypatch, budget):
     # a small budget forces row chunks: still the float64 reference, and every temporary is
@@ -297,15 +312,7 @@ def test_torch_path_chunks(monkeypatch, budget):
     sums_ref = R.kernel_sums(x, y, kernel="laplacian")
     with fastgan.backend("torch"):
         monkeypatch.setattr(M, "_TORCH_BUDGET", budget)
-        seen = []
-        orig = torch.addmm
-
-        def spy(*args, **kw):
-            out = orig(*args, **kw)
-            seen.append(tuple(out.shape))
-            return out
-
-        monkeypatch.setattr(torch, "addmm", spy)  # the distance block of each chunk
+        seen = _record_addmm_shapes(monkeypatch)  # the distance block of each chunk
         out = fastgan.mmd(xr, yr, kernel="imq", bandwidth=[1.5, 0.7])
         g = torch.autograd.grad(out, (xr, yr))
         sums = fastgan.kernel_sums(x, y, kernel="laplacian")
@@ -326,26 +333,15 @@ def test_torch_path_chunks(monkeypatch, budget):
     assert sum(h * w for h, w in one) < 0.5 * 91 * 91 + 91 * max(h for h, _ in one)
 
 
-def test_torch_path_one_chunk_when_small():
+def test_torch_path_one_chunk_when_small(monkeypatch):
     # (N + M)² within the budget: one distance block per sample: X rows against all N + M
     # columns, Y rows against Y (the triangle at one chunk per block); pair_sum only the
     # cross block
     x, y = _data(30, 20, 2)
-    seen = []
-    orig = torch.addmm
-
-    def spy(*args, **kw):
-        out = orig(*args, **kw)
-        seen.append(tuple(out.shape))
-        return out
-
-    torch.addmm = spy
-    try:
-        with fastgan.backend("torch"):
-            fastgan.mmd(x, y)
-            M.pair_sum(x, y)
-    finally:
-        torch.addmm = orig
+    seen = _record_addmm_shapes(monkeypatch)
+    with fastgan.backend("torch"):
+        fastgan.mmd(x, y)
+        M.pair_sum(x, y)
     assert seen == [(30, 50), (20, 20), (30, 20)]
 
 
