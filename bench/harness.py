@@ -97,6 +97,15 @@ class Result:
     target: str | None = None
     message: str = ""
 
+    @classmethod
+    def of(cls, case: Case, provider: str, status: str, **kw) -> "Result":
+        """A result for ``provider`` on ``case``, with the case's description and counts."""
+        return cls(op=case.op, case=case.name, series=case.series, size=case.size,
+                   shape=dict(case.shape), dtype=case.dtype, provider=provider, status=status,
+                   flops=case.flops, bytes=case.bytes, items=case.items,
+                   items_name=case.items_name, bound=case.bound, baseline=case.baseline,
+                   size_name=case.size_name, target=case.target, **kw)
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -209,11 +218,7 @@ def measure(case: Case, provider: str, device: torch.device, *, target_s: float 
     max_call_s: a call slower than this is recorded from that single timed call (after the
     warm-up call), so a slow provider costs two calls, not a dozen.
     """
-    res = Result(op=case.op, case=case.name, series=case.series, size=case.size,
-                 shape=dict(case.shape), dtype=case.dtype, provider=provider, status="ok",
-                 flops=case.flops, bytes=case.bytes, items=case.items,
-                 items_name=case.items_name, bound=case.bound, baseline=case.baseline,
-                 size_name=case.size_name, target=case.target)
+    res = Result.of(case, provider, "ok")
     fn = None
     try:
         _free(device)

@@ -215,11 +215,8 @@ def run(device: torch.device, mode: str, ops, *, providers=None, with_compile=No
             if time.perf_counter() > op_deadline:
                 from .harness import Result
 
-                r = Result(op=case.op, case=case.name, series=case.series, size=case.size,
-                           shape=dict(case.shape), dtype=case.dtype, provider=name,
-                           status="budget", message="time budget exhausted before this case",
-                           baseline=case.baseline, bound=case.bound, items_name=case.items_name,
-                           size_name=case.size_name, target=case.target)
+                r = Result.of(case, name, "budget",
+                              message="time budget exhausted before this case")
             else:
                 r = measure(case, name, device, target_s=target_s,
                             min_reps=1 if mode == "dry" else 3,
