@@ -317,14 +317,19 @@ def test_gpu_script_help_and_bad_argument():
     assert bad.returncode == 2 and "unknown argument '--bogus'" in bad.stderr
 
 
+def _gpu_script_dry_run(out, ops: str, tests: str, timeout: int):
+    """scripts/gpu_run.sh --dry-run writing to ``out``; asserts it exits 0 and returns the
+    summary.txt it wrote."""
+    env = dict(_env(), OUT=str(out), FASTGAN_GPU_BENCH_OPS=ops, FASTGAN_GPU_TESTS=tests)
+    proc = subprocess.run(["bash", "scripts/gpu_run.sh", "--dry-run"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return (out / "summary.txt").read_text()
+
+
 def test_gpu_script_cpu_dry_run(tmp_path):
     out = tmp_path / "out"
-    env = dict(_env(), OUT=str(out), FASTGAN_GPU_BENCH_OPS="random",
-               FASTGAN_GPU_TESTS="tests/test_bench.py")
-    proc = subprocess.run(["bash", "scripts/gpu_run.sh", "--dry-run"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=400)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    summary = (out / "summary.txt").read_text()
+    summary = _gpu_script_dry_run(out, "random", "tests/test_bench.py", timeout=400)
     assert "DRY RUN on CPU" in summary
     assert "install    skipped (dry run)" in summary
     for step in ("tests", "bench", "render"):
@@ -344,12 +349,7 @@ def test_gpu_script_cpu_dry_run(tmp_path):
 
 def test_gpu_script_goes_on_after_failing_steps(tmp_path):
     out = tmp_path / "out"
-    env = dict(_env(), OUT=str(out), FASTGAN_GPU_BENCH_OPS="no_such_op",
-               FASTGAN_GPU_TESTS="tests/no_such_file.py")
-    proc = subprocess.run(["bash", "scripts/gpu_run.sh", "--dry-run"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    summary = (out / "summary.txt").read_text()
+    summary = _gpu_script_dry_run(out, "no_such_op", "tests/no_such_file.py", timeout=300)
     steps = {line.split()[0]: line for line in summary.splitlines() if line.startswith("  ")
              and line.split()[0] in ("tests", "bench", "render")}
     assert "FAILED (exit 4)" in steps["tests"]  # pytest: file not found
