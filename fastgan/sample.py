@@ -264,13 +264,13 @@ def inverse_cdf(cdf, n: int, *, support=None, generator: _random.Generator | Non
              ValueError(f"each cdf row must end at 1 (within {tol:.1e}); normalise the rows")),
         ]
         if support is not None:
-            slay_ = slay if ragged else _Layout(sup.reshape(-1, rows.shape[-1]))
+            sup_rows = slay if ragged else _Layout(sup.reshape(-1, rows.shape[-1]))
             s_lo, s_hi = torch.aminmax(sup)
             checks += [(~(torch.isfinite(s_lo) & torch.isfinite(s_hi)),
                         ValueError("support must be finite")),
-                       (slay_.decreasing(sup), ValueError("support must be non-decreasing along each row"))]
+                       (sup_rows.decreasing(sup), ValueError("support must be non-decreasing along each row"))]
             if sup.dtype == torch.float64:  # finite float32 values have finite float64 steps
-                checks.append((~torch.isfinite(slay_.steps(sup)).all(),
+                checks.append((~torch.isfinite(sup_rows.steps(sup)).all(),
                                ValueError("support steps x[k] - x[k-1] must be finite (below the "
                                           "float64 maximum)")))
         _raise_first(checks)
