@@ -90,3 +90,15 @@ def on_device(t: torch.Tensor):
     """A context in which Triton launches go to ``t``'s GPU (Triton launches on the current
     device, which may not be ``t``'s on a multi-GPU machine); a no-op for CPU tensors."""
     return torch.cuda.device(t.device) if t.device.type == "cuda" else contextlib.nullcontext()
+
+
+# Triton's interpreter keeps global state while it runs a kernel: two threads launching at
+# once fail with InterpreterError. Launches on CPU tensors therefore take one process-wide
+# (re-entrant: a launcher may launch twice) lock; compiled GPU launches never wait on it.
+_INTERPRETER_LOCK = threading.RLock()
+
+
+def launch_guard(t: torch.Tensor):
+    """A context that serialises Triton launches on ``t`` when they run in the interpreter
+    (CPU tensors); a no-op for CUDA tensors."""
+    return _INTERPRETER_LOCK if t.device.type != "cuda" else contextlib.nullcontext()

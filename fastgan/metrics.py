@@ -1,9 +1,10 @@
 """Sample-quality metrics: Kernel Inception Distance (KID) over random subsets, batched."""
 from __future__ import annotations
 
+import numbers
+
 import torch
 
-from . import _backend
 from .ops import mmd as _mmd
 
 __all__ = ["kid", "kid_subset_indices"]
@@ -58,10 +59,10 @@ def kid(real_features: torch.Tensor, fake_features: torch.Tensor, *, subsets: in
     >>> mean, std = fastgan.metrics.kid(torch.randn(300, 64), torch.randn(300, 64) + 0.1,
     ...                                 subsets=10, subset_size=100)
     """
-    _mmd._check_pair(real_features, fake_features, names=("real_features", "fake_features"))
-    _mmd._check_kernel("polynomial", degree, gamma, coef, precision)
+    _mmd.checks.check_pair(real_features, fake_features, names=("real_features", "fake_features"))
+    _mmd.checks.check_kernel("polynomial", degree, gamma, coef, precision)
     for name, v in (("subsets", subsets), ("subset_size", subset_size)):
-        if isinstance(v, bool) or not isinstance(v, int):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
             raise TypeError(f"{name} must be an int, got {type(v).__name__}")
     if subsets < 1:
         raise ValueError(f"subsets must be >= 1, got {subsets}")
@@ -71,35 +72,12 @@ def kid(real_features: torch.Tensor, fake_features: torch.Tensor, *, subsets: in
     if subset_size > min(n_real, n_fake):
         raise ValueError(f"subset_size ({subset_size}) must not exceed the number of samples "
                          f"(real: {n_real}, fake: {n_fake})")
-    device = real_features.device
-    d = real_features.shape[1]
-    g = 1.0 / d if gamma is None else float(gamma)
-    m = subset_size
-    real_idx, fake_idx = kid_subset_indices(n_real, n_fake, subsets, m, generator=generator,
-                                            device=device)
-    consts = _mmd._consts("polynomial", None, device)
-    use_triton = _backend.use_triton(device)
-    with torch.no_grad():
-        if use_triton:
-            zc, sq = _mmd._prepare(real_features, fake_features, _mmd._POLY, True)
-            idx = torch.cat([real_idx, fake_idx + n_real], dim=1).to(torch.int32).contiguous()
-            prec = "ieee" if real_features.dtype == torch.float64 else precision
-            rows, _ = _mmd._triton_fused(zc, sq, m, consts, _mmd._POLY, degree, g, float(coef),
-                                         (0.0, 0.0, 0.0), True, False, False, prec, idx=idx,
-                                         p=2 * m)
-        else:
-            dt = torch.float64 if real_features.dtype == torch.float64 else torch.float32
-            rows = []
-            for ir, jf in zip(real_idx, fake_idx):
-                zc = torch.cat([real_features[ir], fake_features[jf]]).to(dt)
-                r, _ = _mmd._torch_fused(zc, None, m, consts, _mmd._POLY, degree, g, float(coef),
-                                         (0.0, 0.0, 0.0), True, False, False)
-                rows.append(r[0])
-            rows = torch.stack(rows)
-        r = rows.double()
-        sxx = r[:, 0, :m].sum(1)
-        syy = r[:, 1, m:].sum(1)
-        sxy = r[:, 1, :m].sum(1)
-        scores = (sxx + syy) / (m * (m - 1)) - 2.0 * sxy / (m * m)
-        out = torch.float64 if real_features.dtype == torch.float64 else torch.float32
-        return scores.mean().to(out), scores.std(unbiased=False).to(out)
+    m = int(subset_size)
+    real_idx, fake_idx = kid_subset_indices(n_real, n_fake, int(subsets), m, generator=generator,
+                                            device=real_features.device)
+    sums = _mmd.subset_kernel_sums(real_features, fake_features, real_idx, fake_idx,
+                                   kernel="polynomial", estimator="unbiased", degree=degree,
+                                   gamma=gamma, coef=coef, precision=precision)
+    scores = (sums[:, 0] + sums[:, 1]) / (m * (m - 1)) - 2.0 * sums[:, 2] / (m * m)
+    out = torch.float64 if real_features.dtype == torch.float64 else torch.float32
+    return scores.mean().to(out), scores.std(unbiased=False).to(out)

@@ -1,7 +1,7 @@
 """Fused kernel-MMD in Triton: one streaming pass over Z = [X; Y] yields the kernel sums and,
 optionally, the whole gradient ("gradient in forward").
 
-Notation (see /work/shared/MMD_KERNEL.md). Z has P = N + M rows (rows < N are X, the rest Y);
+Notation (docs/mmd.md derives all of it). Z has P = N + M rows (rows < N are X, the rest Y);
 ω(p, q) is a block weight: wA inside X, wB inside Y, wC across. The loss is
 L = Σ_p Σ_q ω(p, q) k(z_p, z_q). A program owns BLOCK_M rows of Z and streams over column
 tiles of BLOCK_N rows (flash-attention style); nothing of size P×P is ever stored.
@@ -23,7 +23,8 @@ tile granularity: the triangle) and one transform per pair. With the gradient an
 D <= 128 (SINGLE_K): the row tile stays in registers and the accumulator Σ_q w_pq z_q is
 BLOCK_M × D, so one pass over all P² pairs costs 2 Gram-sized GEMMs (4·P²·D flops) and one
 transform per pair. With the gradient and D > 128 the accumulator does not fit in
-registers, and the launcher (fastgan.ops.mmd._LARGE_D) picks one of two schemes:
+registers, and the launcher (fastgan.ops.mmd.launch.two_stage_rows, from the active
+LaunchConfig) picks one of two schemes:
 - recompute (128 < D < 385): grid axis 1 splits D into ceil(D / BLOCK_DV) chunks
   (BLOCK_DV = 128) and each chunk's programs recompute the whole Gram block (looping over D
   in BLOCK_K chunks) and the transform to get w: (ceil(D/128) + 1)·2·P²·D flops and
@@ -40,12 +41,14 @@ BLOCK_DV = 256 spills with BLOCK_M = 64, and is spill-free with BLOCK_M = BLOCK_
 import triton
 import triton.language as tl
 
-# kernel ids (fastgan.ops.mmd._KERNELS)
-GAUSSIAN = tl.constexpr(0)
-LAPLACIAN = tl.constexpr(1)
-IMQ = tl.constexpr(2)
-POLYNOMIAL = tl.constexpr(3)
-ENERGY = tl.constexpr(4)
+from .._codes import MMDKernel
+
+# kernel codes: the constexpr copies Triton reads of fastgan._codes.MMDKernel
+GAUSSIAN = tl.constexpr(int(MMDKernel.GAUSSIAN))
+LAPLACIAN = tl.constexpr(int(MMDKernel.LAPLACIAN))
+IMQ = tl.constexpr(int(MMDKernel.IMQ))
+POLYNOMIAL = tl.constexpr(int(MMDKernel.POLYNOMIAL))
+ENERGY = tl.constexpr(int(MMDKernel.ENERGY))
 
 
 @triton.jit
@@ -63,7 +66,7 @@ def _transform(d, s, c_ptr, gamma, coef, KERNEL: tl.constexpr, NSIG: tl.constexp
     # set): one exp2 for σ_max (c_ptr[0]) and squarings, k_{σ/√2} = k_σ², sparing the exp unit.
     k = tl.zeros_like(d)
     g = tl.zeros_like(d)
-    if KERNEL == 0 and SQUARE_MASK != 0:
+    if KERNEL == GAUSSIAN and SQUARE_MASK != 0:
         c0 = tl.load(c_ptr)
         cur = tl.exp2(d * c0)
         for e in tl.static_range(SQUARE_TOP + 1):
@@ -73,14 +76,14 @@ def _transform(d, s, c_ptr, gamma, coef, KERNEL: tl.constexpr, NSIG: tl.constexp
                     g += (c0 * (0.6931471805599453 * (1 << e))) * cur
             if e < SQUARE_TOP:
                 cur = cur * cur
-    elif KERNEL == 0:
+    elif KERNEL == GAUSSIAN:
         for j in tl.static_range(NSIG):
             c = tl.load(c_ptr + j)
             kj = tl.exp2(d * c)
             k += kj
             if COMPUTE_GRAD:
                 g += (c * 0.6931471805599453) * kj
-    elif KERNEL == 1:
+    elif KERNEL == LAPLACIAN:
         r = tl.sqrt(d)
         inv2r = tl.where(r > 0, 0.5 / tl.where(r > 0, r, 1.0), 0.0)
         for j in tl.static_range(NSIG):
@@ -89,7 +92,7 @@ def _transform(d, s, c_ptr, gamma, coef, KERNEL: tl.constexpr, NSIG: tl.constexp
             k += kj
             if COMPUTE_GRAD:
                 g += (c * 0.6931471805599453) * kj * inv2r
-    elif KERNEL == 2:
+    elif KERNEL == IMQ:
         for j in tl.static_range(NSIG):
             c = tl.load(c_ptr + j)
             u = 1.0 + c * d
@@ -97,7 +100,7 @@ def _transform(d, s, c_ptr, gamma, coef, KERNEL: tl.constexpr, NSIG: tl.constexp
             k += kj
             if COMPUTE_GRAD:
                 g += (-0.5 * c) * kj / u
-    elif KERNEL == 3:
+    elif KERNEL == POLYNOMIAL:
         t = gamma * s + coef
         tm1 = tl.full(t.shape, 1.0, tl.float32)
         for _ in tl.static_range(DEGREE - 1):
@@ -147,14 +150,22 @@ def mmd_fused_kernel(
     # into n_split spans, and each program stores its w_pq (chunk-relative rows, w_ptr's
     # dtype) and its partial Σ_q w_pq and row sums under split pid_v; no accumulator, no
     # gradient (mmd_grad_gemm_kernel multiplies w by Z).
+    # pointers: Z rows (centred), ‖z‖², subset indices, σ constants; outputs: row sums,
+    # gradient, w and its partial Σ (WRITE_W)
     z_ptr, sq_ptr, idx_ptr, c_ptr, rows_ptr, grad_ptr, w_ptr, wsum_ptr,
+    # sizes: X rows, all rows, features; the first row tile and the column spans (WRITE_W)
     N, P, D, tile0, n_split,
+    # strides (in elements)
     stride_zp, stride_zd, stride_ib, stride_rb, stride_gp, stride_wr,
+    # scalars: the block weights ω (X×X, Y×Y, X×Y) and the polynomial's γ, coef
     wA, wB, wC, gamma, coef,
+    # the kernel (fastgan._codes.MMDKernel), its number of σ, degree and squaring mask
     KERNEL: tl.constexpr, NSIG: tl.constexpr, DEGREE: tl.constexpr,
     SQUARE_MASK: tl.constexpr, SQUARE_TOP: tl.constexpr,
+    # what to compute
     EXCLUDE_DIAG: tl.constexpr, CROSS_ONLY: tl.constexpr, USE_IDX: tl.constexpr,
     COMPUTE_GRAD: tl.constexpr, WRITE_W: tl.constexpr, PRECISION: tl.constexpr,
+    # tiles
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
     BLOCK_DV: tl.constexpr, SINGLE_K: tl.constexpr, UPCAST: tl.constexpr,
 ):
@@ -170,7 +181,7 @@ def mmd_fused_kernel(
         zrow_m = offs_m.to(tl.int64)
     row_in_x = offs_m < N
     offs_k = tl.arange(0, BLOCK_K)
-    if KERNEL != 3:
+    if KERNEL != POLYNOMIAL:
         sq_m = tl.load(sq_ptr + zrow_m, mask=mask_m, other=0.0)
 
     if SINGLE_K:
@@ -236,7 +247,7 @@ def mmd_fused_kernel(
                 s = _dot(ak, bk, s, PRECISION, UPCAST)
 
         diag = offs_m[:, None] == offs_n[None, :]
-        if KERNEL != 3:
+        if KERNEL != POLYNOMIAL:
             sq_n = tl.load(sq_ptr + zrow_n, mask=mask_n, other=0.0)
             d = sq_m[:, None] + sq_n[None, :] - 2.0 * s
             d = tl.where(d < 0.0, 0.0, d)  # clamp; keeps NaN (NaN < 0 is false)
@@ -268,7 +279,7 @@ def mmd_fused_kernel(
             # (biased estimator: w_pp = ω f'(0) ≠ 0; the dot rounds it, Σ w does not)
             # (and pairs of weight 0, e.g. same-sample pairs of a pair sum, never make 0·inf)
             w_ok = valid & (om != 0.0)
-            if KERNEL != 3:
+            if KERNEL != POLYNOMIAL:
                 w_ok = w_ok & (~diag)
             w = tl.where(w_ok, om * g, 0.0)
             wsum += tl.sum(w, axis=1)
@@ -297,7 +308,7 @@ def mmd_fused_kernel(
         tl.store(rbase + P + offs_m, sum_y, mask=mask_m)
 
     if COMPUTE_GRAD and not WRITE_W:
-        if KERNEL == 3:
+        if KERNEL == POLYNOMIAL:
             grad = 2.0 * acc
         else:
             zm = tl.load(z_ptr + zrow_m[:, None] * stride_zp + offs_v[None, :] * stride_zd,
@@ -314,9 +325,13 @@ def mmd_grad_gemm_kernel(
     # (polynomial), with w (R × P, chunk-relative rows) and wsum from mmd_fused_kernel(WRITE_W).
     # A tiled GEMM W·Z (grouped launch order so a group of row tiles shares Z tiles in L2)
     # with the epilogue fused.
+    # pointers: w (chunk × P), Z, Σ_q w_pq, the gradient
     w_ptr, z_ptr, wsum_ptr, grad_ptr,
+    # sizes: the chunk's first row and its rows, all rows, features
     row0, R, P, D,
+    # strides (in elements)
     stride_wr, stride_zp, stride_zd, stride_gp,
+    # flags and tiles
     POLY: tl.constexpr, PRECISION: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
     GROUP_M: tl.constexpr, UPCAST: tl.constexpr,

@@ -8,7 +8,10 @@ import torch
 import fastgan
 import fastgan.reference as R
 from fastgan.ops import mmd as M
-from helpers import TOL, assert_rel, compile_for_gpu
+from fastgan.ops.mmd import checks, launch
+from fastgan.ops.mmd import op as op_module
+from helpers import (TOL, assert_rel, assert_within_terms, check_op_vs_reference,
+                     compile_for_gpu, leaf64)
 
 KERNELS = ["gaussian", "laplacian", "imq", "polynomial", "energy"]
 ESTIMATORS = ["unbiased", "biased"]
@@ -40,23 +43,17 @@ def _scale(x, y, kernel, bw, estimator):
 
 
 def _check_mmd(x, y, kernel, estimator, bw, tol_v, tol_g, gout=-1.7, precision="tf32"):
-    xr = x.detach().double().cpu().requires_grad_()
-    yr = y.detach().double().cpu().requires_grad_()
-    ref = R.mmd(xr, yr, kernel=kernel, bandwidth=bw, estimator=estimator)
-    gref = torch.autograd.grad(ref, (xr, yr))
-    xt = x.detach().clone().requires_grad_()
-    yt = y.detach().clone().requires_grad_()
-    out = fastgan.mmd(xt, yt, kernel=kernel, bandwidth=bw, estimator=estimator,
-                      precision=precision)
-    assert out.shape == ()
-    assert out.dtype == (torch.float64 if x.dtype == torch.float64 else torch.float32)
-    err = abs(out.item() - ref.item()) / _scale(x, y, kernel, bw, estimator)
-    assert err <= tol_v, f"value {out.item()} vs {ref.item()}: error {err:.2e} > {tol_v:.1e}"
-    g = torch.autograd.grad(out, (xt, yt), grad_outputs=torch.tensor(gout, dtype=out.dtype,
-                                                                     device=out.device))
-    for name, a, b in zip("xy", g, gref):
-        assert a.dtype == x.dtype and a.shape == b.shape
-        assert_rel(a, gout * b, tol_g, f"grad {name}")
+    def op(a, b):
+        out = fastgan.mmd(a, b, kernel=kernel, bandwidth=bw, estimator=estimator,
+                          precision=precision)
+        assert out.shape == ()
+        assert out.dtype == (torch.float64 if x.dtype == torch.float64 else torch.float32)
+        return out
+
+    check_op_vs_reference(op, lambda a, b: R.mmd(a, b, kernel=kernel, bandwidth=bw,
+                                                 estimator=estimator),
+                          (x, y), value_tol=tol_v, grad_tol=tol_g, grad_output=gout,
+                          terms=_scale(x, y, kernel, bw, estimator))
 
 
 @pytest.mark.parametrize("backend", ["torch", "triton"])
@@ -90,23 +87,21 @@ def test_large_d_streams_over_feature_chunks(kernel, triton_backend, device):
 def two_stage(monkeypatch):
     """Force the two-stage large-D gradient (w chunks + GEMM) with one-row-tile chunks of w
     and 5 column spans per row tile, and count its launches."""
-    monkeypatch.setattr(M, "_LARGE_D", "gemm")
-    monkeypatch.setattr(M, "_W_MIN_ROWS", 1)
-    monkeypatch.setattr(M, "_TARGET_PROGRAMS", 5)
     calls = []
-    real = M._triton_two_stage
+    real = launch.triton_two_stage
 
     def spy(zc, *args):
         calls.append(zc.shape)
         return real(zc, *args)
 
-    monkeypatch.setattr(M, "_triton_two_stage", spy)
+    monkeypatch.setattr(launch, "triton_two_stage", spy)  # a spy, not a setting
 
     # bytes for one row tile of the w pass: 64 rows in the interpreter, 128 on a GPU
-    tile = M._CUDA_BLOCKS[(False, 0)][0] if torch.cuda.is_available() else 64
+    tile = launch.CUDA_BLOCKS[(False, 0)][0] if torch.cuda.is_available() else 64
 
     def budget(p, itemsize):
-        monkeypatch.setattr(M, "_W_BUDGET", tile * p * itemsize)
+        return M.configure(large_d="gemm", w_min_rows=1, target_programs=5,
+                           w_budget=tile * p * itemsize)
     return calls, budget
 
 
@@ -117,11 +112,11 @@ def test_two_stage_large_d_gradient(kernel, dtype, two_stage, triton_backend, de
     # a GPU; the last one partial), each row tile's columns split over 5 programs
     calls, budget = two_stage
     x, y = _data(97, 63, 150, dtype=dtype, device=device)
-    budget(160, x.element_size())
     tol = 2e-6 if dtype == torch.float32 else TOL[dtype]["rtol"]
     tol_g = GRAD_TOL32.get(kernel, 2e-5) if dtype == torch.float32 else tol
-    _check_mmd(x, y, kernel, "unbiased" if kernel != "imq" else "biased", _bw(kernel, 150),
-               tol_v=tol, tol_g=tol_g, precision="ieee")
+    with budget(160, x.element_size()):
+        _check_mmd(x, y, kernel, "unbiased" if kernel != "imq" else "biased", _bw(kernel, 150),
+                   tol_v=tol, tol_g=tol_g, precision="ieee")
     assert calls == [(160, 150)]
 
 
@@ -130,16 +125,12 @@ def test_two_stage_pair_sum(kernel, two_stage, triton_backend, device):
     # pair sums visit only cross columns: the rest of each w row must read as 0
     calls, budget = two_stage
     a, b = _data(70, 75, 140, device=device)
-    budget(145, 4)
     bw = _bw(kernel, 140)
-    ar, br = a.double().requires_grad_(), b.double().requires_grad_()
-    ref = R.pair_sum(ar, br, kernel=kernel, bandwidth=bw)
-    gref = torch.autograd.grad(ref, (ar, br))
-    at, bt = a.clone().requires_grad_(), b.clone().requires_grad_()
-    out = M.pair_sum(at, bt, kernel=kernel, bandwidth=bw, precision="ieee")
-    assert_rel(out, ref, 1e-5)
-    for ga, gr in zip(torch.autograd.grad(out, (at, bt)), gref):
-        assert_rel(ga, gr, 2e-5, "pair_sum grad")
+    with budget(145, 4):
+        check_op_vs_reference(
+            lambda a, b: M.pair_sum(a, b, kernel=kernel, bandwidth=bw, precision="ieee"),
+            lambda a, b: R.pair_sum(a, b, kernel=kernel, bandwidth=bw), (a, b),
+            value_tol=1e-5, grad_tol=2e-5)
     assert len(calls) == 1
 
 
@@ -147,23 +138,27 @@ def test_two_stage_choice(monkeypatch):
     monkeypatch.delenv("FASTGAN_MMD_LARGE_D", raising=False)
     # auto: the GEMM from D >= _GEMM_MIN_D, chunks a multiple of the row tile within the
     # budget; too few rows per chunk (huge P) fall back to recomputation
-    assert M._two_stage_rows(32768, 2048, 4, 64) == (1 << 30) // (32768 * 4)
-    assert M._two_stage_rows(32768, M._GEMM_MIN_D - 1, 4, 64) == 0
-    assert M._two_stage_rows(100, 4096, 2, 64) == 128        # whole P, rounded up to tiles
-    assert M._two_stage_rows(4 << 20, 4096, 4, 64) == 0      # 64 rows per GiB: recompute
-    monkeypatch.setattr(M, "_LARGE_D", "recompute")
-    assert M._two_stage_rows(32768, 2048, 4, 64) == 0
-    monkeypatch.setattr(M, "_LARGE_D", "gemm")
-    assert M._two_stage_rows(32768, 200, 4, 64) == 8192
-    # FASTGAN_MMD_LARGE_D picks the strategy when the module setting is unset
-    monkeypatch.setattr(M, "_LARGE_D", None)
+    rows = launch.two_stage_rows
+    default = M.LaunchConfig()
+    assert rows(32768, 2048, 4, 64) == (1 << 30) // (32768 * 4)
+    assert rows(32768, default.gemm_min_d - 1, 4, 64) == 0
+    assert rows(100, 4096, 2, 64) == 128        # whole P, rounded up to tiles
+    assert rows(4 << 20, 4096, 4, 64) == 0      # 64 rows per GiB: recompute
+    assert rows(32768, 2048, 4, 64, M.LaunchConfig(large_d="recompute")) == 0
+    with M.configure(large_d="gemm"):
+        assert rows(32768, 200, 4, 64) == 8192
+    # FASTGAN_MMD_LARGE_D picks the strategy when the configuration leaves it unset
     monkeypatch.setenv("FASTGAN_MMD_LARGE_D", "recompute")
-    assert M._two_stage_rows(32768, 2048, 4, 64) == 0
+    assert rows(32768, 2048, 4, 64) == 0
     monkeypatch.setenv("FASTGAN_MMD_LARGE_D", "GEMM")
-    assert M._two_stage_rows(32768, 200, 4, 64) == 8192
+    assert rows(32768, 200, 4, 64) == 8192
     monkeypatch.setenv("FASTGAN_MMD_LARGE_D", "fast")
     with pytest.raises(ValueError, match="FASTGAN_MMD_LARGE_D must be one of"):
-        M._two_stage_rows(32768, 200, 4, 64)
+        rows(32768, 200, 4, 64)
+    with pytest.raises(ValueError, match="LaunchConfig.large_d must be"):
+        M.LaunchConfig(large_d="fast")
+    with pytest.raises(ValueError, match="LaunchConfig.w_budget must be"):
+        M.LaunchConfig(w_budget=0)
 
 
 @pytest.mark.parametrize("backend", ["torch", "triton"])
@@ -224,19 +219,14 @@ def test_pair_sum(kernel, backend, device):
     # 128-144 only Y (X columns only)
     a, b = _data(70, 75, 3, device=device)
     bw = _bw(kernel, 3)
-    ar, br = a.double().requires_grad_(), b.double().requires_grad_()
-    ref = R.pair_sum(ar, br, kernel=kernel, bandwidth=bw)
-    gref = torch.autograd.grad(ref, (ar, br))
-    at, bt = a.clone().requires_grad_(), b.clone().requires_grad_()
     with fastgan.backend(backend):
-        out = M.pair_sum(at, bt, kernel=kernel, bandwidth=bw, precision="ieee")
+        check_op_vs_reference(
+            lambda a, b: M.pair_sum(a, b, kernel=kernel, bandwidth=bw, precision="ieee"),
+            lambda a, b: R.pair_sum(a, b, kernel=kernel, bandwidth=bw), (a, b),
+            value_tol=1e-5, grad_tol=GRAD_TOL32.get(kernel, 2e-5), grad_output=0.5)
         # without gradient only the a×b block runs (Y-only row tiles skip all columns)
         out_ng = M.pair_sum(a, b, kernel=kernel, bandwidth=bw, precision="ieee")
-    assert_rel(out, ref, 1e-5)
-    assert_rel(out_ng, ref, 1e-5)
-    g = torch.autograd.grad(out * 0.5, (at, bt))
-    for ga, gr in zip(g, gref):
-        assert_rel(ga, 0.5 * gr, GRAD_TOL32.get(kernel, 2e-5), "pair_sum grad")
+    assert_rel(out_ng, R.pair_sum(a.double(), b.double(), kernel=kernel, bandwidth=bw), 1e-5)
 
 
 def test_pair_sum_sharded_mmd_and_empty():
@@ -273,11 +263,11 @@ def test_median_bandwidth(backend, device):
 
 
 def test_median_bandwidth_subsample_is_deterministic(monkeypatch):
-    monkeypatch.setattr(M, "_MEDIAN_CAP", 100)  # 4096 by default
     x = torch.randn(130, 2)
     y = torch.randn(170, 2)
-    a = M.median_bandwidth(x, y)
-    b = M.median_bandwidth(x, y)
+    with M.configure(median_cap=100):  # 4096 by default
+        a = M.median_bandwidth(x, y)
+        b = M.median_bandwidth(x, y)
     assert a.item() == b.item()
     z = torch.cat([x, y])[torch.linspace(0, 299, 100).long()].double()
     d = torch.pdist(z)
@@ -310,8 +300,7 @@ def test_torch_path_chunks(monkeypatch, budget):
     ref = R.mmd(xr, yr, kernel="imq", bandwidth=[1.5, 0.7])
     gref = torch.autograd.grad(ref, (xr, yr))
     sums_ref = R.kernel_sums(x, y, kernel="laplacian")
-    with fastgan.backend("torch"):
-        monkeypatch.setattr(M, "_TORCH_BUDGET", budget)
+    with fastgan.backend("torch"), M.configure(torch_budget=budget):
         seen = _record_addmm_shapes(monkeypatch)  # the distance block of each chunk
         out = fastgan.mmd(xr, yr, kernel="imq", bandwidth=[1.5, 0.7])
         g = torch.autograd.grad(out, (xr, yr))
@@ -365,8 +354,7 @@ def test_no_grad_triangular_pass(shape, kernel, triton_backend, device):
             v = fastgan.mmd(x, y, kernel=kernel, bandwidth=bw, estimator=est,
                             precision="ieee")
         want = R.mmd(x.double(), y.double(), kernel=kernel, bandwidth=bw, estimator=est)
-        err = abs(v.item() - want.item()) / _scale(x, y, kernel, bw, est)
-        assert err <= 2e-6, f"{est}: {v.item()} vs {want.item()}"
+        assert_within_terms(v, want, _scale(x, y, kernel, bw, est), 2e-6, est)
 
 
 @pytest.mark.parametrize("backend", ["torch", "triton"])
@@ -384,13 +372,13 @@ def test_deterministic_and_no_grad(backend, device):
 
 def test_gradient_in_forward_only_when_needed(monkeypatch):
     calls = []
-    orig = M._torch_fused
+    orig = op_module.torch_fused
 
     def spy(*args, **kw):
         calls.append(args[-1])
         return orig(*args, **kw)
 
-    monkeypatch.setattr(M, "_torch_fused", spy)
+    monkeypatch.setattr(op_module, "torch_fused", spy)  # a spy on the dispatch
     x, y = _data(10, 12, 2)
     with fastgan.backend("torch"):
         fastgan.mmd(x, y)
@@ -412,7 +400,7 @@ def test_saved_gradient_is_not_scaled_in_place(backend, device):
     g2 = torch.autograd.grad(out, (x, y), grad_outputs=torch.tensor(-0.5, device=out.device))
     for a, b in zip(g1, g2):
         assert_rel(a, -6.0 * b, 1e-6)
-    xr, yr = x.detach().double().cpu().requires_grad_(), y.detach().double().cpu().requires_grad_()
+    xr, yr = leaf64(x), leaf64(y)
     gr = torch.autograd.grad(R.mmd(xr, yr, kernel="imq", bandwidth=1.3), (xr, yr))
     for a, b in zip(g2, gr):
         assert_rel(a, -0.5 * b, 2e-5)
@@ -567,7 +555,7 @@ def test_reference_rejects_unknown_kernel():
 def test_gaussian_mixture_paths(bw, triton_backend, device):
     # σ spaced by powers of √2 take one exp2 and squarings; other mixtures one exp2 per σ
     want = {4: 0b1010101, 2: 0 if bw[0] == 0.7 else 0b11}[len(bw)]
-    assert M._square_mask("gaussian", bw) == want
+    assert checks.square_mask("gaussian", bw) == want
     x, y = _data(40, 35, 2, device=device)
     _check_mmd(x, y, "gaussian", "biased", bw, tol_v=2e-6, tol_g=2e-5, precision="ieee")
 
@@ -645,23 +633,23 @@ def test_gpu_vs_reference(d, dtype, precision, tol):
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 3e-3), (torch.bfloat16, 2e-2)])
 def test_gpu_large_d_strategies(strategy, dtype, tol, monkeypatch):
     # both D > 128 gradient paths on the tensor cores, whatever "auto" would pick
-    monkeypatch.setattr(M, "_LARGE_D", strategy)
     x, y = _data(1500, 1100, 1000, dtype=dtype, device="cuda")
     bw = [math.sqrt(1000), 2 * math.sqrt(1000)]
-    _check_mmd(x, y, "gaussian", "unbiased", bw, tol_v=tol, tol_g=tol * 10)
+    with M.configure(large_d=strategy):
+        _check_mmd(x, y, "gaussian", "unbiased", bw, tol_v=tol, tol_g=tol * 10)
 
 
 @pytest.mark.gpu
 def test_gpu_two_stage_memory_is_one_chunk_of_w(monkeypatch):
-    # P = 40000 rows, D = 512: w comes in chunks of at most _W_BUDGET bytes, never P × P
-    monkeypatch.setattr(M, "_W_BUDGET", 256 << 20)
+    # P = 40000 rows, D = 512: w comes in chunks of at most w_budget bytes, never P × P
     x = torch.randn(20000, 512, device="cuda", requires_grad=True)
     y = torch.randn(20000, 512, device="cuda") + 0.1
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     base = torch.cuda.memory_allocated()
-    loss = fastgan.mmd(x, y, bandwidth=[16.0, 32.0])
-    loss.backward()
+    with M.configure(w_budget=256 << 20):
+        loss = fastgan.mmd(x, y, bandwidth=[16.0, 32.0])
+        loss.backward()
     torch.cuda.synchronize()
     peak = torch.cuda.max_memory_allocated() - base
     limit = (256 << 20) + 8 * 40000 * 512 * 4
@@ -671,19 +659,21 @@ def test_gpu_two_stage_memory_is_one_chunk_of_w(monkeypatch):
 
 @pytest.mark.parametrize("d", [9, 150])
 @pytest.mark.parametrize("kernel", ["gaussian", "polynomial"])
-def test_fp16_tiny_weights_do_not_flush(kernel, d, triton_backend, device, monkeypatch):
-    # ω ≈ 1/N² is below fp16's smallest subnormal from N ≈ 4000 on: the launcher scales ω by
-    # a power of two so w = ω·f' survives the cast to fp16 (D = 150: the two-stage path)
-    monkeypatch.setattr(M, "_LARGE_D", "gemm")
-    monkeypatch.setattr(M, "_W_MIN_ROWS", 1)
+def test_fp16_tiny_weights_do_not_flush(kernel, d, triton_backend, device):
+    # ω ≈ 1/N² is below fp16's smallest subnormal from N ≈ 4000 on: for fp16 rows the
+    # gradient weights w = ω·f' stay fp32 (never cast to fp16), in the fused pass and in the
+    # two-stage path (D = 150)
     x, y = _data(45, 38, d, dtype=torch.float16, device=device)
     w = (3e-9, 2e-9, -2.5e-9)
     bw = _bw(kernel, d)
-    sig = M._sigma_list(bw, False) if kernel != "polynomial" else None
-    consts = M._consts(kernel, sig, device)
+    sig = checks.sigma_list(bw, False) if kernel != "polynomial" else None
+    consts = checks.kernel_consts(kernel, sig, device)
     g = 1.0 / d
-    _, _, gx, gy = torch.ops.fastgan.mmd_fused(x, y, consts, M.KERNELS[kernel], 3, g, 1.0, *w,
-                                              True, False, True, "ieee", 0)
+    with M.configure(large_d="gemm", w_min_rows=1):
+        _, _, gx, gy = torch.ops.fastgan.mmd_fused(
+            x, y, consts, kernel=M.KERNELS[kernel], degree=3, gamma=g, coef=1.0, weights=list(w),
+            exclude_diag=True, cross_only=False, compute_grad=True, precision="ieee",
+            square_mask=0)
     xr = x.double().cpu().requires_grad_()
     yr = y.double().cpu().requires_grad_()
     sxx, syy, sxy = R.kernel_sums(xr, yr, kernel=kernel, bandwidth=bw, gamma=g)
@@ -704,12 +694,12 @@ def test_half_precision_gradient_edge_cases(case, triton_backend, device, monkey
     # 1/M² (N ≪ M) and f' up to 1/(2σ²) (σ tiny) span more than fp16's range, so w stays
     # fp32 for fp16 rows (1.6e-2 and 6e-2 errors before)
     torch.manual_seed(0)
+    config = None
     kw, gout = dict(bandwidth=1.5, estimator="biased"), 1.0
     if case.startswith("biased"):
         d = 150 if case.endswith("two-stage") else 100
         if case.endswith("two-stage"):
-            monkeypatch.setattr(M, "_LARGE_D", "gemm")
-            monkeypatch.setattr(M, "_W_MIN_ROWS", 1)
+            config = M.LaunchConfig(large_d="gemm", w_min_rows=1)
         x = torch.randn(2, d) * 3.0 / math.sqrt(d)
         y = torch.randn(2, d) * 3.6 / math.sqrt(d) + 0.3 / math.sqrt(d)
         dtype, tol = torch.bfloat16, 2e-2
@@ -723,18 +713,19 @@ def test_half_precision_gradient_edge_cases(case, triton_backend, device, monkey
     xr, yr = x.double().requires_grad_(), y.double().requires_grad_()
     rgx, rgy = torch.autograd.grad(R.mmd(xr, yr, **kw), (xr, yr))
     xt, yt = x.to(device).requires_grad_(), y.to(device).requires_grad_()
-    out = fastgan.mmd(xt, yt, precision="ieee", **kw)
-    gx, gy = torch.autograd.grad(out, (xt, yt), grad_outputs=torch.tensor(gout, device=device,
-                                                                          dtype=out.dtype))
+    with M.configure(config):
+        out = fastgan.mmd(xt, yt, precision="ieee", **kw)
+        gx, gy = torch.autograd.grad(out, (xt, yt), grad_outputs=torch.tensor(
+            gout, device=device, dtype=out.dtype))
     assert gx.dtype == dtype
     assert _max_rel(gx.float() / gout, rgx) < tol and _max_rel(gy.float() / gout, rgy) < tol
 
 
 def test_wide_gaussian_mixtures_skip_the_squarings():
     # each squaring doubles exp2's relative error: at most 8 (σ_max/σ ≤ 16)
-    assert M._square_mask("gaussian", [1.0, 16.0]) == 0b100000001
-    assert M._square_mask("gaussian", [1.0, 32.0]) == 0
-    assert M._square_mask("gaussian", [1.0, 2.0, 64.0]) == 0
+    assert checks.square_mask("gaussian", [1.0, 16.0]) == 0b100000001
+    assert checks.square_mask("gaussian", [1.0, 32.0]) == 0
+    assert checks.square_mask("gaussian", [1.0, 2.0, 64.0]) == 0
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # the interpreter's numpy

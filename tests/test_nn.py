@@ -8,7 +8,7 @@ from fastgan import nn as fnn
 from fastgan.losses import discriminator_loss, generator_loss
 from fastgan.reference import discriminator_loss_reference, generator_loss_reference
 
-from helpers import TOL, assert_rel
+from helpers import TOL, assert_rel, leaf64
 
 
 @pytest.fixture(params=["torch", "triton"])
@@ -26,8 +26,8 @@ def test_discriminator_module_matches_functional_and_reference(device, backend, 
     fake = (torch.randn(2, 1, 3, 5, device=device) * 3).transpose(2, 3).requires_grad_()
     out = crit(real, fake)
     same = discriminator_loss(real, fake, loss=loss, reduction=reduction, **kw)
-    r64 = real.detach().double().cpu().requires_grad_()
-    f64 = fake.detach().double().cpu().requires_grad_()
+    r64 = leaf64(real)
+    f64 = leaf64(fake)
     ref = discriminator_loss_reference(r64, f64, loss=loss, reduction=reduction, **kw)
     if reduction == "none":
         for o, s, r in zip(out, same, ref):
@@ -52,7 +52,7 @@ def test_generator_module_matches_functional_and_reference(device, backend, loss
     fake = (torch.randn(21, 1, device=device) * 3).requires_grad_()
     out = crit(fake)
     assert torch.equal(out, generator_loss(fake, loss=loss, saturating=saturating, reduction=reduction))
-    f64 = fake.detach().double().cpu().requires_grad_()
+    f64 = leaf64(fake)
     ref = generator_loss_reference(f64, loss=loss, saturating=saturating, reduction=reduction)
     assert_rel(out, ref, TOL[torch.float32]["rtol"])
     g = torch.rand(out.shape) + 0.5

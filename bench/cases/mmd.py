@@ -42,15 +42,12 @@ def _keops_mmd(x, y, sigma):
 
 def _large_d(mode, f):
     """f with the D > 128 gradient strategy forced ("recompute" or "gemm"; see
-    fastgan.ops.mmd._LARGE_D): both are timed where "auto" picks one of them."""
+    fastgan.ops.mmd.LaunchConfig.large_d): both are timed where "auto" picks one of them."""
     from fastgan.ops import mmd as M
 
     def g(x, y):
-        old, M._LARGE_D = M._LARGE_D, mode
-        try:
+        with M.configure(large_d=mode):
             return f(x, y)
-        finally:
-            M._LARGE_D = old
     return g
 
 

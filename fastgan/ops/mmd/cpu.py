@@ -1,0 +1,133 @@
+"""The MMD's CPU path: a chunked PyTorch loop over the upper triangle of Z × Z.
+
+Same contract as the Triton launcher (fastgan.ops.mmd.launch): per-row kernel sums over the
+X and the Y columns, shape (1, 2, P) float64, and optionally the gradient of the weighted
+sum L = Σ_p Σ_q ω(p, q) k(z_p, z_q) (docs/mmd.md derives it), (P, D) in the rows' dtype.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..._codes import MMDKernel
+
+__all__ = ["torch_transform", "torch_fused"]
+
+_LN2 = 0.6931471805599453
+
+
+def torch_transform(d, s, cs, kernel, degree, gamma, coef, grad):
+    """(k, dk/dd or dk/ds) elementwise, as kernels/mmd.py's ``_transform``; d and s are scratch
+    (overwritten)."""
+    if kernel == MMDKernel.POLYNOMIAL:
+        t = s.mul_(gamma).add_(coef)
+        tm1 = t.pow(degree - 1) if degree > 1 else torch.ones_like(t)
+        g = tm1 * (degree * gamma) if grad else None
+        return tm1.mul_(t), g
+    if kernel == MMDKernel.ENERGY:
+        r = d.sqrt_()
+        g = torch.where(r > 0, r.reciprocal().mul_(-0.5), 0.0) if grad else None
+        return r.neg_(), g
+    if kernel == MMDKernel.LAPLACIAN:
+        d = d.sqrt_()  # r = √d
+        inv2r = torch.where(d > 0, d.reciprocal().mul_(0.5), 0.0) if grad else None
+    k = g = None
+    last = len(cs) - 1
+    for j, c in enumerate(cs):
+        # the last σ reuses d's storage: a single σ costs no extra temporary
+        t = d.mul_(c) if j == last else torch.mul(d, c)
+        if kernel == MMDKernel.IMQ:
+            kj = t.add_(1.0).rsqrt_()
+            gj = kj.pow(3).mul_(-0.5 * c) if grad else None
+        else:  # gaussian 2^(c d), laplacian 2^(c √d)
+            kj = t.exp2_()
+            gj = None
+            if grad:
+                gj = kj * (c * _LN2)
+                if kernel == MMDKernel.LAPLACIAN:
+                    gj.mul_(inv2r)
+        if k is None:
+            k, g = kj, gj
+        else:
+            k.add_(kj)
+            if grad:
+                g.add_(gj)
+    return k, g
+
+
+def torch_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclude_diag,
+                cross_only, compute_grad, budget):
+    """Chunked PyTorch over the upper triangle of Z×Z (k and ω are symmetric).
+
+    A row chunk [r0, r1) (never straddling row n) runs against the columns [r0, P) (only
+    the Y columns with ``cross_only``; Y chunks then have nothing to do): its own square
+    [r0, r1)² is computed whole, and the rectangle [r0, r1) × [r1, P) once, serving both
+    its rows and, transposed, the rows r1 .. P − 1: their row sums get the rectangle's
+    column sums, their gradient wᵀ·z_rows and their Σ w the column sums of w. Each
+    unordered pair is transformed once ((P² + P·chunk)/2 pairs instead of P²), and
+    per-row sums and gradients come out exact. One distance block, one transform and two
+    row sums serve the X and the Y columns of a chunk at once.
+
+    The chunk height is ``budget // columns`` (at least 1): a few temporaries of at
+    most max(budget, columns) elements live at once, O(P·chunk) memory whatever P,
+    and a small problem (P² <= budget) runs as one chunk per block of rows.
+    """
+    p = zc.shape[0]
+    wA, wB, wC = weights
+    cs = consts.tolist()  # host floats (one sync on CUDA, none on CPU)
+    rows = torch.zeros(2, p, dtype=torch.float64, device=zc.device)
+    grad = torch.zeros_like(zc) if compute_grad else None
+    wcol = torch.zeros(p, dtype=zc.dtype, device=zc.device) if compute_grad else None
+    poly = kernel == MMDKernel.POLYNOMIAL
+    r0 = 0
+    while r0 < p:
+        in_x = r0 < n
+        if not in_x and cross_only:
+            break  # the cross block and its transpose are done
+        c_lo = n if cross_only else r0
+        width = p - c_lo
+        r1 = min(n if in_x else p, r0 + max(1, budget // width))
+        zr = zc[r0:r1]
+        zcol = zc[c_lo:]
+        split = max(0, n - c_lo)  # columns [0, split) of the block are X, the rest Y
+        rect = r1 - c_lo if not cross_only else 0  # columns [rect, width) are below the chunk
+        d = s = None
+        if poly:
+            s = zr @ zcol.T
+        else:  # d = ‖z_r‖² + ‖z_c‖² − 2⟨z_r, z_c⟩, clamped at 0 (NaN stays NaN)
+            d = torch.addmm(sq[None, c_lo:], zr, zcol.T, alpha=-2.0)
+            d.add_(sq[r0:r1, None]).clamp_min_(0.0)
+            if not cross_only:
+                d.diagonal(0).fill_(0.0)  # exactly 0 whatever the dot's rounding
+        k, g = torch_transform(d, s, cs, kernel, degree, gamma, coef, compute_grad)
+        if exclude_diag and not cross_only:
+            k.diagonal(0).fill_(0.0)
+            if g is not None:
+                g.diagonal(0).fill_(0.0)
+        blk = 0 if in_x else 1  # the rows' block: the rectangle's columns get these sums
+        if split > 0:
+            rows[0, r0:r1] += k[:, :split].sum(1, dtype=torch.float64)
+        if split < width:
+            rows[1, r0:r1] += k[:, split:].sum(1, dtype=torch.float64)
+        if rect < width:
+            rows[blk, c_lo + rect:] += k[:, rect:].sum(0, dtype=torch.float64)
+        if g is not None:
+            # ω along the columns: the chunk's own block, then (X chunks) the cross block
+            if in_x:
+                w = g
+                w[:, :split].mul_(wA)
+                w[:, split:].mul_(wC)
+            else:
+                w = g.mul_(wB)
+            gc = grad[r0:r1]
+            gc.addmm_(w, zcol, alpha=2.0 if poly else -4.0)
+            if not poly:
+                gc.add_(zr * w.sum(1, keepdim=True), alpha=4.0)
+            if rect < width:  # the rows below the chunk: wᵀ·z_rows and Σ over the chunk
+                wr = w[:, rect:]
+                grad[c_lo + rect:].addmm_(wr.T, zr, alpha=2.0 if poly else -4.0)
+                if not poly:
+                    wcol[c_lo + rect:] += wr.sum(0)
+        r0 = r1
+    if compute_grad and not poly:
+        grad.add_(zc * wcol[:, None], alpha=4.0)
+    return rows[None], grad
