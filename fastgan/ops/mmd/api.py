@@ -78,13 +78,19 @@ def mmd(x: torch.Tensor, y: torch.Tensor, *, kernel: str = "gaussian", bandwidth
             any strides. N, M >= 2 for the unbiased estimator, >= 1 for the biased one.
         precision: ``"tf32"`` (default: float32 Gram blocks on tensor cores in tf32, ~1e-3
             relative error on the dots) or ``"ieee"`` (full float32). float16/bfloat16 go to the
-            tensor cores as they are, with float32 accumulation; float64 inputs run the GPU
-            kernels in float32 "ieee" (and the CPU path in float64).
+            tensor cores as they are, with float32 accumulation; float64 inputs are centred in
+            float64 and then run the GPU kernels in float32 "ieee" (the CPU path stays in
+            float64). Polynomial kernels whose values could overflow float32 (γ·max‖z‖² +
+            |coef| above 2^(100/degree)) run the PyTorch path in float64 instead, so a finite
+            MMD² comes back finite.
 
     Returns:
-        0-d tensor, float64 for float64 inputs else float32; differentiable in x and y (first
-        order). The gradient is computed in the forward pass when x or y requires grad, and
-        backward only scales it by grad_output. Not differentiable in ``bandwidth``.
+        0-d tensor, float64 for float64 inputs else float32; differentiable in x and y, twice:
+        the gradient is computed in the forward pass when x or y requires grad, and backward
+        only scales it by grad_output; with ``create_graph=True`` (gradient penalties) the
+        gradient is rebuilt from the saved inputs by differentiable PyTorch ops, in
+        checkpointed row chunks (memory O((N+M)·chunk), slower than the fused pass). Not
+        differentiable in ``bandwidth``.
 
     NaN policy: inputs are not scanned (that would need a host sync): a NaN or inf anywhere
     in x or y makes the result NaN.
