@@ -46,7 +46,7 @@ def measure_peaks(device: torch.device, mode: str = "full") -> dict:
     """
     cuda = device.type == "cuda"
     out: dict = {"device": str(device)}
-    # copy: random data, never zeros (METHOD.md)
+    # copy: random data, never zeros (docs/benchmarks.md)
     dry = mode == "dry"
     if cuda:
         n_copy = {"full": 1 << 28, "quick": 1 << 26}.get(mode, 1 << 22)
