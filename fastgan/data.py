@@ -195,11 +195,30 @@ def names() -> tuple[str, ...]:
     return tuple(_BUILTIN)
 
 
-def load(name: str, **kwargs) -> Dataset:
-    """A built-in data set by name (``gauss1d``, ``ring``, ``grid``, ``digits``); keyword
-    arguments go to its constructor (e.g. ``load("ring", std=0.05)``)."""
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str, got {type(name).__name__}")
-    if name not in _BUILTIN:
-        raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(_BUILTIN)}")
-    return _BUILTIN[name](**kwargs)
+def load(source, **kwargs) -> Dataset:
+    """A data set: a built-in one by name (``gauss1d``, ``ring``, ``grid``, ``digits``; keyword
+    arguments go to its constructor, e.g. ``load("ring", std=0.05)``), or an (N, D) tensor or
+    numpy array of samples (a :class:`TensorDataset`; keyword arguments go to it, e.g.
+    ``test=``). Samples must be finite.
+
+    >>> ring = fastgan.data.load("ring")
+    >>> mine = fastgan.data.load(torch.randn(500, 2))
+    """
+    if isinstance(source, str):
+        if source not in _BUILTIN:
+            raise ValueError(f"unknown data set {source!r}; choose one of {', '.join(_BUILTIN)}")
+        return _BUILTIN[source](**kwargs)
+    if type(source).__module__ == "numpy" and hasattr(source, "ndim"):
+        source = torch.from_numpy(source)
+    if not isinstance(source, torch.Tensor):
+        raise TypeError(f"source must be a data set name, a tensor or a numpy array, got "
+                        f"{type(source).__name__}")
+    if not (source.is_floating_point() or source.dtype in (torch.int32, torch.int64,
+                                                           torch.int16, torch.uint8)):
+        raise TypeError(f"source must hold real numbers, got {source.dtype}")
+    if source.dim() != 2:
+        raise ValueError(f"source must be (N, D) samples, got shape {tuple(source.shape)}")
+    bad = ~torch.isfinite(source.float()).all(1)
+    if bool(bad.any()):
+        raise ValueError(f"source row {int(bad.nonzero()[0, 0])} is not finite (NaN or inf)")
+    return TensorDataset(source, **kwargs)
