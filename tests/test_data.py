@@ -72,11 +72,30 @@ def test_lazy_module_attribute():
     assert set(data.names()) == {"gauss1d", "ring", "grid", "digits"}
 
 
+def test_load_tensor_and_array():
+    np = pytest.importorskip("numpy")
+    x = torch.randn(40, 3)
+    for src in (x, x.numpy()):
+        ds = data.load(src)
+        assert ds.dim == 3 and torch.equal(ds.train, x)
+        draw = ds.sample(10, generator=fastgan.Generator(2))
+        assert (torch.cdist(draw, x).min(dim=1).values == 0).all()
+    assert data.load(np.ones((4, 2), dtype=np.int64)).train.dtype == torch.float32
+
+
 def test_errors():
     with pytest.raises(ValueError, match="unknown data set 'moons'"):
         data.load("moons")
-    with pytest.raises(TypeError, match="name must be a str"):
+    with pytest.raises(TypeError, match="source must be a data set name, a tensor or a numpy"):
         data.load(3)
+    with pytest.raises(ValueError, match=r"source must be \(N, D\) samples"):
+        data.load(torch.zeros(4))
+    bad = torch.zeros(5, 2)
+    bad[3, 1] = float("nan")
+    with pytest.raises(ValueError, match="source row 3 is not finite"):
+        data.load(bad)
+    with pytest.raises(TypeError, match="source must hold real numbers"):
+        data.load(torch.zeros(3, 2, dtype=torch.complex64))
     with pytest.raises(ValueError, match="n must be >= 1"):
         data.ring().sample(0)
     with pytest.raises(TypeError, match="n must be an int"):
