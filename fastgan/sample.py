@@ -462,11 +462,20 @@ def truncated_normal(*size, a, b, mean=0.0, std=1.0, generator: _random.Generato
     Exact inverse CDF, no resampling loop. With α = (a - μ)/σ, β = (b - μ)/σ:
     P = Φ(α) + p(Φ(β) - Φ(α)) and z = Φ⁻¹(P), computed as ``log P = log Φ(β) + log(r + p(1 - r))``
     (r = Φ(α)/Φ(β), from ``log_ndtr``) or, when P > 1/2, from the complementary
-    Q = 1 - P = Φ(-α)·(r' + (1 - p)(1 - r')), so both tails are accurate (far beyond ±8σ:
-    [30, 31] works; no erfinv of 1 - tiny as in pytorch#145498). Samples are clamped into [a, b]
+    Q = 1 - P = Φ(-α)·(r' + (1 - p)(1 - r')), so both tails are accurate (no erfinv of
+    1 - tiny as in pytorch#145498). Far tails: when the nearer bound lies beyond 30σ (α ≥ 30 or
+    β ≤ -30) all the mass sits within ~E/α of it and the sample is the bound moved inwards,
+    x = a + σδ (or b - σδ), where δ solves Φ(-(α + δ)) = Φ(-α)·e^(-E), E = -log(r' + (1 - p)(1 - r')),
+    in the cancellation-free form
+    ``δ(α + δ/2) + log1p(δ/α) - log(M(α + δ)/M(α)) = E`` (M(x) = xΦ(-x)/φ(x), the Mills-ratio
+    factor, by its asymptotic series) by Newton's method from δ₀ = 2E/(α + sqrt(α² + 2E))
+    (:func:`fastgan.reference.sample.tail_offset`). So the distribution is right at every
+    bound the API accepts ([8, 9], [999, 1000], [1e5, 1e5 + 1], [1000, inf], ...), in float32
+    and float64, to the float64 resolution of the bound itself. Samples are clamped into [a, b]
     (in float64; the rounded output lies in [dtype(a), dtype(b)], bounds beyond the dtype's
     range saturated at ±finfo.max), never inf or NaN. a = b (finite) is allowed: every sample is
-    a. Standardised bounds beyond ±1e30 are clamped there (the samples then sit at the bound).
+    a. Standardised bounds beyond ±1e30 are clamped there (δ ≈ E/1e30: the samples sit at the
+    bound, as the exact law rounded to float64 does).
 
     Args:
         *size: output shape; a, b, mean, std: numbers or per-row tensors; a ≤ b (±inf allowed,

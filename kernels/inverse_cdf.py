@@ -10,7 +10,9 @@ j // 4)``, and unlike ``tl.randint4x`` it gives the same words on Triton 3.6 and
 
 Each program handles BLOCK counters = 4 * BLOCK consecutive elements. All F⁻¹ arithmetic is in
 float64 (the normal tails need it); the result is saturated at ±(the largest finite value of the
-output's dtype), so it never rounds to ±inf, and rounded once to that dtype.
+output's dtype), so it never rounds to ±inf, and rounded once to that dtype. Truncated-normal
+rows whose nearer bound lies beyond ±TAIL_Z are inverted relative to that bound (``_tail_offset``,
+derived in ``fastgan.reference.sample.tail_offset``), AS 241 elsewhere.
 """
 import triton
 import triton.language as tl
@@ -31,6 +33,9 @@ PI = tl.constexpr(3.141592653589793)  # keep it right of a tensor: the interpret
 # Largest finite float32 / float64: samples are saturated there before the store, never ±inf.
 FLT_MAX = tl.constexpr(3.4028234663852886e+38)
 DBL_MAX = tl.constexpr(1.7976931348623157e+308)
+# Far-tail inversion (fastgan.reference.sample.tail_offset): threshold and Newton steps.
+TAIL_Z = tl.constexpr(30.0)
+TAIL_NEWTON = tl.constexpr(3)
 
 
 @triton.jit
@@ -97,6 +102,44 @@ def _ndtri(p, logp):
 
 
 @triton.jit
+def _log1p(y):
+    # log(1 + y) for y > -1, a few ulp also where 1 + y rounds to 1 (Goldberg: the rounding
+    # error of w = 1 + y cancels in log(w)·y/(w - 1)).
+    w = 1.0 + y
+    d = w - 1.0
+    return tl.where(d == 0.0, y, tl.log(w) * (y / tl.where(d == 0.0, 1.0, d)))
+
+
+@triton.jit
+def _mills_m1(x):
+    # M(x) - 1 for x ≥ TAIL_Z, M(x) = x·Φ(-x)/φ(x) = 1 - x⁻² + 3x⁻⁴ - ... (asymptotic series)
+    w = 1.0 / (x * x)
+    acc = w * 2027025.0 - 135135.0
+    acc = acc * w + 10395.0
+    acc = acc * w - 945.0
+    acc = acc * w + 105.0
+    acc = acc * w - 15.0
+    acc = acc * w + 3.0
+    acc = acc * w - 1.0
+    return acc * w
+
+
+@triton.jit
+def _tail_offset(a, e):
+    # δ ≥ 0 with Φ(-(A + δ)) = Φ(-A)·e^(-E) (reference: tail_offset): Newton on
+    # h(δ) = δ(A + δ/2) + log1p(δ/A) - [log M(A + δ) - log M(A)] - E, h'(δ) = x/M(x),
+    # from δ₀ = 2E/(A + sqrt(A² + 2E)); TAIL_NEWTON steps.
+    d = e * 2.0 / (a + tl.sqrt(a * a + 2.0 * e))
+    log_ma = _log1p(_mills_m1(a))
+    for _ in tl.static_range(TAIL_NEWTON):
+        x = a + d
+        mx = _mills_m1(x)
+        h = d * (a + 0.5 * d) + _log1p(d / a) - (_log1p(mx) - log_ma) - e
+        d = d - h * (1.0 + mx) / x
+    return tl.maximum(d, 0.0)
+
+
+@triton.jit
 def _param_value(u, row_ptr, FAMILY: tl.constexpr):
     # x = F⁻¹(u) for one family; row_ptr points at each element's row of parameters (float64).
     u = u.to(tl.float64)
@@ -134,11 +177,21 @@ def _param_value(u, row_ptr, FAMILY: tl.constexpr):
         t_hi = r_hi + (1.0 - p) * (1.0 - r_hi)
         lower = phi_lo * t_lo <= phi_hi * t_hi  # invert whichever of P, Q is ≤ 1/2
         t = tl.where(lower, t_lo, t_hi)
-        logp = tl.where(lower, log_lo, log_hi) + tl.log(t)
+        log_t = tl.log(t)
+        logp = tl.where(lower, log_lo, log_hi) + log_t
         z = _ndtri(tl.where(lower, phi_lo, phi_hi) * t, logp)
         z = tl.where(lower, z, -z)
         z = tl.minimum(tl.maximum(z, alpha), beta)
         x = mean + std * z
+        # Far tails (nearer bound beyond ±TAIL_Z): the bound moved inwards by σ·δ; the
+        # branch runs only in blocks that hold such a row, so plain normals pay nothing.
+        far_hi = alpha >= TAIL_Z
+        far_lo = beta <= -TAIL_Z
+        far = far_hi | far_lo
+        if tl.max(far.to(tl.int32), axis=0) > 0:
+            anchor = tl.where(far_hi, alpha, tl.where(far_lo, -beta, TAIL_Z))
+            delta = _tail_offset(anchor, tl.where(far, -log_t, 0.0))
+            x = tl.where(far, tl.where(far_hi, a + std * delta, b - std * delta), x)
         x = tl.minimum(tl.maximum(x, a), b)
     return x
 

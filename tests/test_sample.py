@@ -290,6 +290,80 @@ def test_truncated_normal_kstest_kernel(triton_backend, device):
         assert stats.kstest(x[r].numpy(), stats.truncnorm(lo, hi).cdf).pvalue > KS_P
 
 
+# Far tails (issue 12): rows (mean, std, a, b) whose nearer bound is 8σ … 1e5σ out, one-sided and
+# two-sided, above and below the mean; all in one call, so the kernel's blocks mix far-tail rows
+# with ordinary ones (rows of n samples straddle its programs).
+FAR_ROWS = [(0.0, 1.0, 8.0, 9.0), (0.0, 1.0, 300.0, 301.0), (0.0, 1.0, 500.0, 501.0),
+            (0.0, 1.0, 999.0, 1000.0), (0.0, 1.0, -1000.0, -999.0), (0.0, 1.0, 1e5, 1e5 + 1.0),
+            (0.0, 1.0, 1000.0, math.inf), (0.0, 1.0, -math.inf, -300.0), (-5.0, 0.5, 195.0, math.inf),
+            (0.0, 1.0, -1.0, 2.0)]
+
+
+def truncnorm_cdf(x: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    """The CDF of N(0, 1) truncated to [α, β] at standardised x, float64, from differences of
+    scipy's log Φ taken on the side of the nearer bound (no 1 - tiny cancellation)."""
+    x = np.clip(x, alpha, beta)
+    if alpha >= 0:  # upper tail: 1 - Φ(-x)/Φ(-α), normalised
+        la = special.log_ndtr(-alpha)
+        return -np.expm1(special.log_ndtr(-x) - la) / -np.expm1(special.log_ndtr(-beta) - la)
+    if beta <= 0:  # lower tail: (Φ(x) - Φ(α)) / (Φ(β) - Φ(α)) over Φ(β)
+        lb = special.log_ndtr(beta)
+        r = np.exp(special.log_ndtr(alpha) - lb)
+        return (np.exp(special.log_ndtr(x) - lb) - r) / (1.0 - r)
+    return stats.truncnorm(alpha, beta).cdf(x)
+
+
+def _pit_interval(x: torch.Tensor, mean, std, alpha, beta):
+    """[F(lo), F(hi)] with [lo, hi] the reals that round to each sample in its dtype (a point for
+    float64 samples): the exact probability-integral transform of a rounded sample."""
+    v = x.double().numpy()
+    if x.dtype == torch.float64:
+        lo = hi = v
+    else:
+        x32 = x.numpy()
+        lo = (v + np.nextafter(x32, np.float32(-np.inf)).astype(np.float64)) / 2
+        hi = (v + np.nextafter(x32, np.float32(np.inf)).astype(np.float64)) / 2
+    return (truncnorm_cdf((lo - mean) / std, alpha, beta), truncnorm_cdf((hi - mean) / std, alpha, beta))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_truncated_normal_far_tails(backend, dtype):
+    # Each sample is F⁻¹(p) of its own uniform p (fastgan.rand on the same generator state),
+    # so F(sample) = p to within the float64 CDF's own error (~A²·ulp: log Φ(-A) ~ -A²/2)
+    # and, for float32 samples, the rounding interval; and the PITs pass a KS test.
+    n = 2000 if backend == "torch" else 150
+    cols = [torch.tensor(c, dtype=torch.float64) for c in zip(*FAR_ROWS)]
+    with fastgan.backend(backend):
+        x = fs.truncated_normal(len(FAR_ROWS), n, mean=cols[0], std=cols[1], a=cols[2], b=cols[3],
+                                generator=gen(21), dtype=dtype)
+    p = torch.clamp(fastgan.rand(len(FAR_ROWS), n, generator=gen(21), dtype=torch.float64),
+                    min=ref.P_MIN).numpy()
+    rng = np.random.default_rng(0)
+    for r, (mean, std, a, b) in enumerate(FAR_ROWS):
+        alpha, beta = (a - mean) / std, (b - mean) / std
+        assert (x[r] >= a).all() and (x[r] <= b).all(), FAR_ROWS[r]
+        f_lo, f_hi = _pit_interval(x[r], mean, std, alpha, beta)
+        tol = 1e-9 + 1e-15 * min(abs(alpha), abs(beta)) ** 2
+        assert (f_lo - tol <= p[r]).all() and (p[r] <= f_hi + tol).all(), \
+            (FAR_ROWS[r], float(np.maximum(f_lo - p[r], p[r] - f_hi).max()))
+        pit = f_lo + rng.random(n) * (f_hi - f_lo)  # randomised PIT: uniform for a rounded law
+        assert stats.kstest(pit, "uniform").pvalue > KS_P, FAR_ROWS[r]
+
+
+def test_tail_offset_solves_the_tail_equation():
+    # Φ(-(A + δ)) = Φ(-A)·e^(-E), checked in log space with scipy's log Φ
+    a = torch.tensor([30.0, 31.5, 100.0, 999.0, 1e4, 1e5], dtype=torch.float64)[:, None]
+    e = torch.tensor([1e-12, 1e-6, 0.1, 1.0, 5.0, 22.0], dtype=torch.float64)[None, :]
+    d = ref.tail_offset(a, e)
+    assert (d > 0).all()
+    lhs = special.log_ndtr(-(a + d).numpy()) - special.log_ndtr(-a.numpy())
+    assert np.allclose(lhs, -e.numpy(), rtol=1e-9, atol=1e-15 * (a.numpy() ** 2)), lhs + e.numpy()
+    # the bounds the API accepts: a standardised bound up to Z_MAX = 1e30 (δ ≈ E/A)
+    big = ref.tail_offset(torch.tensor([1e15, 1e30], dtype=torch.float64), torch.tensor([3.0, 3.0]))
+    assert torch.allclose(big, 3.0 / torch.tensor([1e15, 1e30], dtype=torch.float64), rtol=1e-12)
+
+
 @pytest.mark.parametrize("name,call,dist", [
     ("normal", lambda g: fs.normal(20000, mean=1.5, std=2.0, generator=g), stats.norm(1.5, 2.0)),
     ("normal_truncation", lambda g: fs.normal(20000, truncation=0.5, generator=g), stats.truncnorm(-0.5, 0.5)),
