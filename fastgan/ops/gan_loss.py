@@ -151,11 +151,13 @@ def _torch_part(x: torch.Tensor, kind: int, label: float, coef: float, need_grad
     elif kind == _HINGE_POS:
         f = (1 - x).clamp_min_(0)
         if need_grad:
-            g = torch.where(x < 1, -coef, 0.0).to(x.dtype)
+            # the coefficient as a tensor of x's dtype: a Python scalar would make torch.where
+            # build the gradient in the default dtype (float32) and round a float64 -1/3
+            g = torch.where(x < 1, x.new_full((), -coef), 0.0)
     elif kind == _HINGE_NEG:
         f = (1 + x).clamp_min_(0)
         if need_grad:
-            g = torch.where(x > -1, coef, 0.0).to(x.dtype)
+            g = torch.where(x > -1, x.new_full((), coef), 0.0)
     else:
         f = x
         if need_grad:
@@ -172,7 +174,9 @@ def _torch_forward(parts, reduction):
         if reduction == "none":
             outs.append((f if sign == 1.0 else -f).to(x.dtype).contiguous())
         else:
-            term = f.sum() * coef
+            # A mean scales before it sums, as the kernels do: Σ f/n stays within the range of
+            # f, where (Σ f)/n overflows for logits near the float32 maximum.
+            term = (f * coef).sum() if reduction == "mean" else f.sum() * coef
             total = term if total is None else total + term
         gdt = _grad_dtype(x.dtype)
         grads.append(g.to(gdt).contiguous() if need_grad else x.new_empty((0,), dtype=gdt))
