@@ -45,6 +45,7 @@ import numbers
 import torch
 
 from . import random as _random
+from ._checks import reject_meta
 from .ops import sample as _ops
 from .reference import sample as _ref
 
@@ -93,6 +94,7 @@ def _rows_of(x, name: str, allow_int: bool):
     def check(t, what):
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{what} must be a torch.Tensor, got {type(t).__name__}")
+        reject_meta(t, what)
         if t.dtype == torch.bool or t.is_complex() or (not allow_int and not t.is_floating_point()):
             kind = "a real" if allow_int else "a floating-point"
             raise TypeError(f"{what} must be {kind} tensor, got dtype {t.dtype}")
@@ -232,6 +234,7 @@ def inverse_cdf(cdf, n: int, *, support=None, generator: _random.Generator | Non
     else:
         if not isinstance(support, torch.Tensor):
             raise TypeError(f"support must be a torch.Tensor or None, got {type(support).__name__}")
+        reject_meta(support, "support")
         if support.dtype == torch.bool or support.is_complex():
             raise TypeError(f"support must be a real tensor, got dtype {support.dtype}")
         r, k = rows.shape
@@ -249,7 +252,7 @@ def inverse_cdf(cdf, n: int, *, support=None, generator: _random.Generator | Non
     if dtype is None:
         dtype = torch.float64 if torch.float64 in (layout.flat.dtype, sup_dtype) else torch.float32
     _check_dtype(dtype)
-    if validate:
+    if validate and layout.rows:  # (0, K) tables: nothing to check (aminmax needs an element)
         eps = torch.finfo(table.dtype).eps
         tol = 1e-6 + layout.kmax * eps
         # few passes over the tables: aminmax (NaN and ±inf reach lo or hi), one comparison
@@ -288,7 +291,10 @@ def categorical(weights, n: int, *, generator: _random.Generator | None = None,
     ``floor(w · 2**(53 - ceil(log2 K) - e))`` with 2**e ≥ max(w[r]) (exact in float64, so the
     table and every index are bit-identical on all devices); index = the first k with
     c[k] > u · c[K-1] (binary search). Zero-weight bins are never drawn (nor are weights below
-    ~2**-(52 - log2 K) of the row maximum); a one-hot row always gives its index.
+    ~2**-(52 - log2 K) of the row maximum); a one-hot row always gives its index. A row without
+    any positive weight has no category to draw: ``validate=True`` rejects it, and with
+    ``validate=False`` its samples are -1 on every path (never an index of the row, so it
+    cannot pass for a draw; note that -1 still indexes the last element in Python).
 
     Args:
         weights: (R, K) or (K,) non-negative finite weights (any real dtype; rows need not sum to
@@ -297,7 +303,8 @@ def categorical(weights, n: int, *, generator: _random.Generator | None = None,
         validate: check the weights (one device sync).
 
     Returns:
-        int64 (R, n) indices in [0, K_r), or (n,) for 1-D ``weights``; on ``weights``' device.
+        int64 (R, n) indices in [0, K_r) (-1 for an all-zero row under ``validate=False``), or
+        (n,) for 1-D ``weights``; on ``weights``' device.
 
     Example::
 
@@ -331,7 +338,8 @@ def _parametric(family: str, size, params: dict, generator, device, dtype, valid
         if isinstance(v, torch.Tensor):
             if v.dtype == torch.bool or v.is_complex():
                 raise TypeError(f"{k} must be a real tensor, got dtype {v.dtype}")
-        elif isinstance(v, bool) or not isinstance(v, numbers.Real):
+            reject_meta(v, k)
+        elif isinstance(v, bool) or not isinstance(v, numbers.Real):  # numpy scalars are Real
             raise TypeError(f"{k} must be a number or a tensor, got {type(v).__name__}")
     if device is None and tensors:
         device = next(iter(tensors.values())).device

@@ -1,6 +1,6 @@
 """Inverse-CDF samplers: Philox uniforms drawn in-kernel and mapped through F⁻¹ in one launch.
 
-Stream layout (DESIGN.md): element j of an (R, n) output (row-major, row r = j // n) takes word
+Stream layout (docs/random.md): element j of an (R, n) output (row-major, row r = j // n) takes word
 j % 4 of stream counter ``offset + j // 4`` — exactly the values of ``fastgan.rand(R, n)`` for the
 same generator state — so ``fastgan.rand`` followed by the reference F⁻¹
 (``fastgan.reference.sample``) reproduces these kernels. ``stream_block`` carries the 64-bit
@@ -17,17 +17,24 @@ derived in ``fastgan.reference.sample.tail_offset``), AS 241 elsewhere.
 import triton
 import triton.language as tl
 
+from .._codes import SamplerFamily, TabulatedMode
 from .random import stream_block, uint_to_uniform
 
-# Family codes (fastgan/ops/sample.py FAMILIES) and the per-row parameter columns each reads.
-#   0 uniform      low, high
-#   1 exponential  rate
-#   2 laplace      loc, scale
-#   3 logistic     loc, scale
-#   4 cauchy       loc, scale
-#   5 normal       mean, std, a, b, alpha, beta, log_lo, r_lo, log_hi, r_hi, phi_lo, phi_hi
-#                  (truncated to [a, b]; ±inf bounds for the plain normal; see
-#                  normal_row_constants in the reference; phi_* = exp(log_*))
+# Family codes (fastgan._codes.SamplerFamily) and the per-row parameter columns each reads.
+#   UNIFORM      low, high
+#   EXPONENTIAL  rate
+#   LAPLACE      loc, scale
+#   LOGISTIC     loc, scale
+#   CAUCHY       loc, scale
+#   NORMAL       mean, std, a, b, alpha, beta, log_lo, r_lo, log_hi, r_hi, phi_lo, phi_hi
+#                (truncated to [a, b]; ±inf bounds for the plain normal; see
+#                normal_row_constants in the reference; phi_* = exp(log_*))
+FAMILY_UNIFORM = tl.constexpr(int(SamplerFamily.UNIFORM))
+FAMILY_EXPONENTIAL = tl.constexpr(int(SamplerFamily.EXPONENTIAL))
+FAMILY_LAPLACE = tl.constexpr(int(SamplerFamily.LAPLACE))
+FAMILY_LOGISTIC = tl.constexpr(int(SamplerFamily.LOGISTIC))
+FAMILY_CAUCHY = tl.constexpr(int(SamplerFamily.CAUCHY))
+MODE_CATEGORICAL = tl.constexpr(int(TabulatedMode.CATEGORICAL))
 P_MIN = tl.constexpr(2.3283064365386963e-10)  # 2**-32: u = 0 is raised to this where F⁻¹(0) = -inf
 PI = tl.constexpr(3.141592653589793)  # keep it right of a tensor: the interpreter's constexpr * tensor stays a constexpr
 # Largest finite float32 / float64: samples are saturated there before the store, never ±inf.
@@ -144,23 +151,23 @@ def _param_value(u, row_ptr, FAMILY: tl.constexpr):
     # x = F⁻¹(u) for one family; row_ptr points at each element's row of parameters (float64).
     u = u.to(tl.float64)
     p = tl.maximum(u, P_MIN)
-    if FAMILY == 0:  # uniform: low + (high - low)·u
+    if FAMILY == FAMILY_UNIFORM:  # uniform: low + (high - low)·u
         low = tl.load(row_ptr)
         high = tl.load(row_ptr + 1)
         x = low + (high - low) * u
-    elif FAMILY == 1:  # exponential: -log(1 - u)/rate
+    elif FAMILY == FAMILY_EXPONENTIAL:  # exponential: -log(1 - u)/rate
         x = -tl.log(1.0 - u) / tl.load(row_ptr)
-    elif FAMILY == 2:  # laplace: loc + scale·(log 2p | -log(2 - 2p))
+    elif FAMILY == FAMILY_LAPLACE:  # laplace: loc + scale·(log 2p | -log(2 - 2p))
         z = tl.where(p < 0.5, tl.log(2.0 * p), -tl.log(2.0 - 2.0 * p))
         x = tl.load(row_ptr) + tl.load(row_ptr + 1) * z
-    elif FAMILY == 3:  # logistic: loc + scale·logit(p)
+    elif FAMILY == FAMILY_LOGISTIC:  # logistic: loc + scale·logit(p)
         z = tl.log(p) - tl.log(1.0 - p)
         x = tl.load(row_ptr) + tl.load(row_ptr + 1) * z
-    elif FAMILY == 4:  # cauchy: loc + scale·tan(π(p - 1/2)) = loc ∓ scale·cot(π min(p, 1 - p))
+    elif FAMILY == FAMILY_CAUCHY:  # cauchy: loc + scale·tan(π(p - 1/2)) = loc ∓ scale·cot(π min(p, 1 - p))
         m = tl.minimum(p, 1.0 - p)
         cot = tl.cos(m * PI) / tl.sin(m * PI)
         x = tl.load(row_ptr) + tl.load(row_ptr + 1) * tl.where(p < 0.5, -cot, cot)
-    else:  # normal on [a, b]: P = Φ(β)(r_lo + p(1 - r_lo)), Q = 1 - P = Φ(-α)(r_hi + (1-p)(1 - r_hi))
+    else:  # FAMILY_NORMAL, on [a, b]: P = Φ(β)(r_lo + p(1 - r_lo)), Q = 1 - P = Φ(-α)(r_hi + (1-p)(1 - r_hi))
         mean = tl.load(row_ptr)
         std = tl.load(row_ptr + 1)
         a = tl.load(row_ptr + 2)
@@ -204,10 +211,17 @@ def _param_emit(out_ptr, rows_ptr, j, bits, N, n, R, FAMILY: tl.constexpr, W: tl
 
 
 @triton.jit(do_not_specialize=["seed_lo", "seed_hi", "off_lo", "off_hi"])
-def parametric_kernel(out_ptr, rows_ptr, N, n, R, seed_lo, seed_hi, off_lo, off_hi,
-                      FAMILY: tl.constexpr, W: tl.constexpr, BLOCK: tl.constexpr):
+def parametric_kernel(
+    # pointers: the (R, n) contiguous float32/float64 output, the (R, W) float64 parameter rows
+    out_ptr, rows_ptr,
+    # sizes: N = R·n samples, n per row, R rows
+    N, n, R,
+    # the Philox seed and first counter, as int32 bit patterns (lo, hi)
+    seed_lo, seed_hi, off_lo, off_hi,
+    # constexpr: the family (SamplerFamily), the row width, counters per program
+    FAMILY: tl.constexpr, W: tl.constexpr, BLOCK: tl.constexpr,
+):
     # out[j] = F⁻¹_FAMILY(u_j; params of row j // n), u_j = word j % 4 of counter offset + j // 4.
-    # rows: (R, W) float64 per-row parameters; out: (R, n) contiguous float32/float64.
     pid = tl.program_id(0).to(tl.int64)
     b = pid * BLOCK + tl.arange(0, BLOCK)
     w0, w1, w2, w3 = stream_block(seed_lo, seed_hi, off_lo, off_hi, b)
@@ -236,8 +250,9 @@ def _tab_emit(out_ptr, cdf_ptr, sup_ptr, start_ptr, len_ptr, sstart_ptr, j, bits
         go_left = c > t
         hi = tl.where(active & go_left, mid, hi)
         lo = tl.where(active & (c <= t), mid + 1, lo)
-    if MODE == 0:  # categorical: the bin index
-        tl.store(out_ptr + j, lo.to(tl.int64), mask=j < N)
+    if MODE == MODE_CATEGORICAL:  # the bin index; -1 for a row of total weight 0 (no bin)
+        idx = tl.where(tl.load(row + length - 1).to(tl.float64) > 0.0, lo.to(tl.int64), -1)
+        tl.store(out_ptr + j, idx, mask=j < N)
     else:  # inverse_cdf: linear interpolation in [c[k-1], c[k]) (k = 0: the atom at x[0])
         km1 = tl.maximum(lo - 1, 0)
         c1 = tl.load(row + lo).to(tl.float64)
@@ -252,12 +267,22 @@ def _tab_emit(out_ptr, cdf_ptr, sup_ptr, start_ptr, len_ptr, sstart_ptr, j, bits
 
 
 @triton.jit(do_not_specialize=["seed_lo", "seed_hi", "off_lo", "off_hi"])
-def tabulated_kernel(out_ptr, cdf_ptr, sup_ptr, start_ptr, len_ptr, sstart_ptr, N, n, R, steps,
-                     seed_lo, seed_hi, off_lo, off_hi, MODE: tl.constexpr, BLOCK: tl.constexpr):
+def tabulated_kernel(
+    # pointers: the (R, n) output; the flat tables and support points; per-row int64 table
+    # starts, lengths and support starts
+    out_ptr, cdf_ptr, sup_ptr, start_ptr, len_ptr, sstart_ptr,
+    # sizes: N = R·n samples, n per row, R rows; binary-search halvings
+    N, n, R, steps,
+    # the Philox seed and first counter, as int32 bit patterns (lo, hi)
+    seed_lo, seed_hi, off_lo, off_hi,
+    # constexpr: what to write (TabulatedMode), counters per program
+    MODE: tl.constexpr, BLOCK: tl.constexpr,
+):
     # Row r's cumulative table is cdf[start[r] : start[r] + len[r]] (ragged rows by offsets; dense
-    # (R, K) rows have start = r·K); its support points sup[sstart[r] : ...] (MODE 1 only).
+    # (R, K) rows have start = r·K); its support points sup[sstart[r] : ...] (INVERSE_CDF only).
     # t = u·c[K-1]; k = first index with c[k] > t (`steps` = ceil(log2(max K)) halvings).
-    # MODE 0 writes k (int64); MODE 1 writes x[k-1] + (t - c[k-1])/(c[k] - c[k-1])·(x[k] - x[k-1]).
+    # CATEGORICAL writes k (int64; -1 where c[K-1] = 0); INVERSE_CDF writes
+    # x[k-1] + (t - c[k-1])/(c[k] - c[k-1])·(x[k] - x[k-1]).
     pid = tl.program_id(0).to(tl.int64)
     b = pid * BLOCK + tl.arange(0, BLOCK)
     w0, w1, w2, w3 = stream_block(seed_lo, seed_hi, off_lo, off_hi, b)

@@ -281,6 +281,16 @@ def test_float64_hinge_gradients_are_float64(backend):
             r.grad = f.grad = None
 
 
+def test_meta_logits_propagate_shapes_on_every_backend(backend):
+    # a meta tensor has no data to launch a kernel on (issue 12: "Cannot copy out of meta
+    # tensor" on the Triton path): the PyTorch path propagates its shape and dtype
+    x = torch.empty(8, 1, device="meta")
+    out = generator_loss(x)
+    real, fake = discriminator_loss(x, x, loss="hinge", reduction="none")
+    assert out.device.type == "meta" and out.shape == () and out.dtype == torch.float32
+    assert real.shape == fake.shape == (8, 1) and real.device.type == "meta"
+
+
 def test_fp16_gradient_survives_a_large_grad_output(device, backend):
     """mean-scaled fp16 gradients (≈ 1e-9 here) underflow fp16; a GradScaler-sized grad_output
     must scale the fp32 value before the final rounding."""

@@ -419,6 +419,34 @@ def test_categorical_chisquare(backend, device):
 
 
 # ------------------------------------------------------------------------ ragged and tabulated
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_categorical_all_zero_row_without_validation_gives_minus_one(backend):
+    # validate=True rejects a row without positive weight; validate=False gives -1 for it on
+    # every path (issue 12: the CPU path gave K, out of range, the kernel K - 1)
+    w = torch.tensor([[1.0, 0.0, 3.0], [0.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
+    with fastgan.backend(backend):
+        idx = fs.categorical(w, 50, generator=gen(4), validate=False)
+        ragged = fs.categorical([torch.ones(2), torch.zeros(5)], 9, generator=gen(4), validate=False)
+    assert (idx[1] == -1).all() and (idx[2] == 1).all() and set(idx[0].tolist()) <= {0, 2}
+    assert torch.equal(idx, ref.categorical(w, 50, generator=gen(4)))
+    assert (ragged[1] == -1).all() and set(ragged[0].tolist()) <= {0, 1}
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_zero_rows(backend):
+    # (0, K) tables give (0, n) samples like categorical does (issue 12: aminmax raised)
+    g = gen(2)
+    with fastgan.backend(backend):
+        x = fs.inverse_cdf(torch.zeros(0, 3), 5, generator=g)
+        y = fs.inverse_cdf(torch.zeros(0, 3, dtype=torch.float64), 5, support=torch.arange(3.0),
+                           generator=g)
+        z = fs.inverse_cdf(torch.zeros(0, 3), 5, support=torch.zeros(0, 3), generator=g)
+        idx = fs.categorical(torch.zeros(0, 3), 5, generator=g)
+    assert x.shape == y.shape == z.shape == idx.shape == (0, 5)
+    assert x.dtype == torch.float32 and y.dtype == torch.float64 and idx.dtype == torch.int64
+    assert g.get_offset() == 0
+
+
 def test_tabulated_triton_equals_cpu_bitwise(triton_backend, device):
     # the kernels on `device` (compiled on a GPU), the PyTorch path on the CPU
     w = torch.rand(R, 13) * (torch.rand(R, 13) > 0.3)
@@ -595,6 +623,69 @@ def test_categorical_property(w):
         t[-1] = 1.0
     idx = fs.categorical(t, 64, generator=gen(8))
     assert (t[idx] > 0).all() and torch.equal(idx, ref.categorical(t, 64, generator=gen(8)))
+
+
+def test_numpy_scalars_are_accepted():
+    # numpy scalars are numbers like Python's (issue 12): seeds, offsets, sizes, parameters, n
+    g = fastgan.Generator(np.int64(5)).set_offset(np.uint64(3))
+    assert g.initial_seed() == 5 and g.get_offset() == 3
+    x = fs.normal(np.int64(4), np.int32(3), mean=np.float32(1.0), std=np.float64(2.0), generator=g)
+    assert torch.equal(x, fs.normal(4, 3, mean=1.0, std=2.0, generator=gen(5, 3)))
+    t = fs.truncated_normal(5, a=np.float64(300.0), b=np.inf, generator=gen(1))
+    assert torch.equal(t, fs.truncated_normal(5, a=300.0, b=math.inf, generator=gen(1)))
+    idx = fs.categorical(torch.ones(3), np.int64(6), generator=gen(1))
+    assert torch.equal(idx, fs.categorical(torch.ones(3), 6, generator=gen(1)))
+    assert fs.latent(np.int64(2), np.int64(3)).shape == (2, 3)
+    fastgan.manual_seed(np.int64(9))
+    assert torch.equal(fastgan.rand(np.int64(4)), fastgan.rand(4, generator=fastgan.Generator(9)))
+
+
+META = [
+    (lambda g: fs.normal(3, mean=torch.zeros(3, device="meta"), generator=g), "mean is a meta tensor"),
+    (lambda g: fs.truncated_normal(2, 3, a=0.0, b=torch.ones(2, device="meta"), generator=g),
+     "b is a meta tensor"),
+    (lambda g: fs.normal(3, device="meta", generator=g), "device is meta"),
+    (lambda g: fs.categorical(torch.ones(3, device="meta"), 3, generator=g), "weights is a meta tensor"),
+    (lambda g: fs.categorical([torch.ones(2), torch.ones(3, device="meta")], 3, generator=g),
+     r"weights\[1\] is a meta tensor"),
+    (lambda g: fs.inverse_cdf(torch.ones(3, device="meta"), 3, generator=g), "cdf is a meta tensor"),
+    (lambda g: fs.inverse_cdf(torch.tensor([0.5, 1.0]), 3, support=torch.zeros(2, device="meta"),
+                              generator=g), "support is a meta tensor"),
+]
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+@pytest.mark.parametrize("call,match", META, ids=[f"meta{i}" for i in range(len(META))])
+def test_meta_tensors_are_rejected_clearly(call, match, backend):
+    g = gen(1, 7)
+    with fastgan.backend(backend), pytest.raises(ValueError, match=match + ".*not supported"):
+        call(g)
+    assert g.get_offset() == 7
+
+
+FAILING_DRAWS = [
+    lambda g: fs.normal(3, std=-1.0, generator=g),
+    lambda g: fs.normal(3, std=torch.tensor([1.0, -1.0, 1.0]), generator=g),
+    lambda g: fs.uniform(3, low=2.0, high=1.0, generator=g),
+    lambda g: fs.normal(3, device="meta", generator=g),
+    lambda g: fs.categorical(torch.tensor([[1.0, -1.0]]), 3, generator=g),
+    lambda g: fs.inverse_cdf(torch.tensor([[0.5, 0.4, 1.0]]), 3, generator=g),
+    lambda g: fs.normal(3, dtype=torch.int32, generator=g),
+    lambda g: fastgan.rand(3, device="meta", generator=g),
+    lambda g: fastgan.randn(2, 2, device="meta", generator=g),
+    lambda g: fastgan.random.randbits(4, device="meta", generator=g),
+    lambda g: fastgan.random.uniform_(torch.empty(4, device="meta"), generator=g),
+]
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+@pytest.mark.parametrize("call", FAILING_DRAWS, ids=[f"draw{i}" for i in range(len(FAILING_DRAWS))])
+def test_a_draw_that_fails_validation_leaves_the_generator_alone(call, backend):
+    # issue 12: counters were reserved before the device was checked
+    g = gen(3, 11)
+    with fastgan.backend(backend), pytest.raises((ValueError, TypeError)):
+        call(g)
+    assert g.get_offset() == 11
 
 
 # ---------------------------------------------------------------------------------- bad input

@@ -32,7 +32,7 @@ import torch
 __all__ = [
     "P_MIN", "Z_MAX", "TAIL_Z", "saturate", "ndtri_log", "tail_offset", "weight_counts", "normal_row_constants",
     "uniform_icdf", "exponential_icdf", "laplace_icdf", "logistic_icdf", "cauchy_icdf",
-    "normal_icdf", "truncated_normal_icdf", "categorical_icdf", "tabulated_icdf",
+    "normal_icdf", "truncated_normal_icdf", "categorical_search", "categorical_icdf", "tabulated_icdf",
     "inverse_cdf", "categorical", "normal", "truncated_normal", "exponential", "laplace",
     "logistic", "cauchy", "uniform", "latent",
 ]
@@ -332,9 +332,16 @@ def _search(u: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     return torch.searchsorted(c, t, right=True)
 
 
+def categorical_search(u: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """First k with c[k] > u · c[K-1] per row of the cumulative table c, int64 (R, n); -1 for a
+    row whose total c[K-1] is 0 (it has no bin to draw; only ``validate=False`` lets one in)."""
+    return _search(u, c).masked_fill_(c[:, -1:] <= 0, -1)
+
+
 def categorical_icdf(u, weights):
-    """Index of the first k with c[k] > u · c[K-1], c = cumsum(weight_counts(w)): int64 (R, n)."""
-    return _search(u, torch.cumsum(weight_counts(weights), dim=-1))
+    """Index of the first k with c[k] > u · c[K-1], c = cumsum(weight_counts(w)): int64 (R, n)
+    (-1 in rows of weight 0, :func:`categorical_search`)."""
+    return categorical_search(u, torch.cumsum(weight_counts(weights), dim=-1))
 
 
 def tabulated_icdf(u, cdf, support=None):
