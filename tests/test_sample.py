@@ -18,6 +18,7 @@ from scipy import special, stats
 
 import fastgan
 import fastgan.sample as fs
+from fastgan._codes import TabulatedMode
 from fastgan.reference import sample as ref
 from fastgan.reference import uniform_from_bits_reference
 
@@ -161,7 +162,7 @@ def _probe(family_or_mode, bits, table, tabulated=False, support=None):
     block = triton.next_power_of_2(nb)
     if not tabulated:
         out = torch.full((1, nb), float("nan"), dtype=torch.float64)
-        _probe_param[(1,)](out, b, table, nb, nb, 1, FAMILY=family_or_mode, W=table.shape[1], BLOCK=block)
+        _probe_param[(1,)](out, b, table, nb, nb, 1, FAMILY=int(family_or_mode), W=table.shape[1], BLOCK=block)
         return out
     k = table.shape[1]
     out = torch.full((1, nb), -7, dtype=torch.int64 if family_or_mode == 0 else torch.float64)
@@ -170,7 +171,7 @@ def _probe(family_or_mode, bits, table, tabulated=False, support=None):
     zero = torch.zeros(1, dtype=torch.int64)
     sup = support if support is not None else table
     _probe_tab[(1,)](out, b, table, sup, zero, torch.full((1,), k), zero, nb, nb, 1,
-                    max(k - 1, 0).bit_length(), MODE=family_or_mode, BLOCK=block)
+                    max(k - 1, 0).bit_length(), MODE=int(family_or_mode), BLOCK=block)
     return out
 
 
@@ -222,12 +223,12 @@ def test_kernel_search_at_edge_uniforms(triton_backend):
     u = torch.from_numpy(uniform_from_bits_reference(np.array(EDGE_BITS, dtype=np.uint32))).reshape(1, -1)
     # trailing and leading zero-weight bins: the largest u must still land on the last positive bin
     w = torch.tensor([[0.0, 1.0, 0.0, 2.0, 0.0, 0.0]])
-    idx = _probe(0, EDGE_BITS, categorical_table(w).reshape(1, -1), tabulated=True)
+    idx = _probe(TabulatedMode.CATEGORICAL, EDGE_BITS, categorical_table(w).reshape(1, -1), tabulated=True)
     assert torch.equal(idx, ref.categorical_icdf(u, w))
     assert set(idx.flatten().tolist()) <= {1, 3} and idx[0, 7] == 3 and idx[0, 0] == 1
     cdf = torch.tensor([[0.25, 0.25, 0.5, 1.0, 1.0]], dtype=torch.float64)
     sup = torch.tensor([-2.0, -1.0, 0.0, 5.0, 6.0], dtype=torch.float64)
-    x = _probe(1, EDGE_BITS, cdf, tabulated=True, support=sup)
+    x = _probe(TabulatedMode.INVERSE_CDF, EDGE_BITS, cdf, tabulated=True, support=sup)
     assert torch.allclose(x, ref.tabulated_icdf(u, cdf, sup), rtol=1e-15, atol=0)
     assert x[0, 0] == -2.0 and x.max() < 5.0  # the atom at x[0]; u < 1 never reaches the flat top
 
