@@ -176,7 +176,7 @@ def _draw_tabulated(layout, table, support, sup_start, mode, n, generator, dtype
     _ops.check_total(layout.rows, n)
     seeds = _ops.seed_args(generator, layout.rows * n)
     return torch.ops.fastgan.sample_tabulated(
-        table, support, layout.start, layout.len, sup_start, mode, n, _ops.steps_for(layout.kmax),
+        table, support, layout.start, layout.len, sup_start, int(mode), n, _ops.steps_for(layout.kmax),
         *seeds, dtype)
 
 
@@ -374,7 +374,7 @@ def _parametric(family: str, size, params: dict, generator, device, dtype, valid
             return torch.empty(shape, dtype=dtype, device=device)
         _ops.check_total(rows, n)
         table = _family_rows(family, cols, truncation is not None)
-    code = _ops.FAMILIES[family][0]
+    code = int(_ops.FAMILIES[family][0])  # the op's schema takes a plain int
     seeds = _ops.seed_args(generator, rows * n)
     out = torch.ops.fastgan.sample_parametric(table, code, n, *seeds, _kernel_dtype(dtype))
     return _to_dtype(out, dtype).reshape(shape)

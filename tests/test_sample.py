@@ -198,6 +198,9 @@ def test_uniform_map_edges():
     ("normal", [0.0, 1e-300, -math.inf, math.inf]), ("exponential", [1e-300]), ("exponential", [1e300]),
     ("laplace", [0.0, 1e-300]), ("logistic", [-1e300, 1e300]), ("cauchy", [0.0, 1e300]), ("cauchy", [0.0, 1e-300]),
     ("uniform", [-1e307, 1e307]),
+    # far tails (the bound-relative inversion): two-sided, one-sided, below the mean, scaled
+    ("normal", [0.0, 1.0, 999.0, 1000.0]), ("normal", [0.0, 1.0, 1e5, math.inf]),
+    ("normal", [3.0, 2.0, -math.inf, 3.0 - 2.0 * 500.0]), ("normal", [0.0, 1.0, 30.0, 30.0 + 1e-9]),
 ])
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # numpy, before the saturation
 def test_kernel_inverse_at_edge_uniforms(family, params, triton_backend):
