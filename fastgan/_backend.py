@@ -92,28 +92,13 @@ def on_device(t: torch.Tensor):
     return torch.cuda.device(t.device) if t.device.type == "cuda" else contextlib.nullcontext()
 
 
-# Triton's interpreter keeps per-launch state in module globals (it patches triton.language
-# while a kernel runs), so two threads interpreting kernels at once break each other with an
-# InterpreterError. Compiled launches need no lock: only the interpreter is serialised.
+# Triton's interpreter keeps global state while it runs a kernel: two threads launching at
+# once fail with InterpreterError. Launches on CPU tensors therefore take one process-wide
+# (re-entrant: a launcher may launch twice) lock; compiled GPU launches never wait on it.
 _INTERPRETER_LOCK = threading.RLock()
 
 
-@contextlib.contextmanager
 def launch_guard(t: torch.Tensor):
-    """The context every Triton launch runs in: ``t``'s GPU (:func:`on_device`) and, when the
-    kernels are interpreted (``TRITON_INTERPRET=1``), a process-wide lock, so launches from
-    several threads run one at a time instead of failing. Re-entrant; a no-op lock-wise for
-    compiled kernels.
-
-    Example::
-
-        with _backend.launch_guard(out):
-            kernel[grid](out, ...)
-    """
-    with on_device(t):
-        if interpreter_enabled():
-            with _INTERPRETER_LOCK:
-                yield
-        else:
-            yield
-
+    """A context that serialises Triton launches on ``t`` when they run in the interpreter
+    (CPU tensors); a no-op for CUDA tensors."""
+    return _INTERPRETER_LOCK if t.device.type != "cuda" else contextlib.nullcontext()

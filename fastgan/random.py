@@ -268,7 +268,7 @@ def _fill(out: torch.Tensor, kind: int, seed: int, offset: int, impl: str = "aut
         slo, shi = _split(seed)
         olo, ohi = _split(offset)
         grid = (cdiv(blocks, block),)
-        with _backend.launch_guard(out):
+        with _backend.on_device(out), _backend.launch_guard(out):
             fill_kernel[grid](out, n=n, seed_lo=slo, seed_hi=shi, off_lo=olo, off_hi=ohi,
                               KIND=int(kind), BLOCK=block)
     else:

@@ -253,7 +253,7 @@ def _triton_forward(parts, reduction):
     for slot, d in (("a", a), ("b", b)):
         layout.update({f"{slot}_s{i + 1}": v for i, v in enumerate(d["sizes"])})
         layout.update({f"{slot}_t{i}": v for i, v in enumerate(d["strides"])})
-    with _backend.launch_guard(x_a):
+    with _backend.on_device(x_a), _backend.launch_guard(x_a):
         _k.gan_loss_fwd_kernel[(grid,)](
             a["x"], b["x"], a["g"], b["g"], a["l"], b["l"], out_ptr,
             n_a=a["n"], n_b=b["n"], **layout,

@@ -116,7 +116,7 @@ def sample_parametric(rows: torch.Tensor, family: int, n: int, seed_lo: int, see
         total = r * n
         block = _block(rows.device)
         grid = (cdiv(-(-total // 4), block),)
-        with _backend.launch_guard(out):
+        with _backend.on_device(out), _backend.launch_guard(out):
             parametric_kernel[grid](out, rows.contiguous(), N=total, n=n, R=r,
                                     seed_lo=seed_lo, seed_hi=seed_hi, off_lo=off_lo, off_hi=off_hi,
                                     FAMILY=int(family), W=rows.shape[1], BLOCK=block)
@@ -165,7 +165,7 @@ def sample_tabulated(table: torch.Tensor, support: torch.Tensor, row_start: torc
         total = r * n
         block = _block(table.device)
         grid = (cdiv(-(-total // 4), block),)
-        with _backend.launch_guard(out):
+        with _backend.on_device(out), _backend.launch_guard(out):
             tabulated_kernel[grid](out, table, support, row_start, row_len, sup_start,
                                    N=total, n=n, R=r, steps=steps,
                                    seed_lo=seed_lo, seed_hi=seed_hi, off_lo=off_lo, off_hi=off_hi,
