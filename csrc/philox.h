@@ -1,6 +1,6 @@
 // Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'11).
 // One header for host and device code so the CPU fill, the CUDA fill and the Triton
-// kernels cannot drift apart. The stream convention (DESIGN.md): value j of a draw that
+// kernels cannot drift apart. The stream convention (docs/random.md): value j of a draw that
 // starts at counter `offset` is word (j % 4) of philox(counter = offset + j / 4 split into
 // c0 = low 32 bits, c1 = high 32 bits, c2 = c3 = 0; key = (seed low, seed high)).
 #pragma once

@@ -12,3 +12,11 @@ def same_dtype_and_device(a: torch.Tensor, b: torch.Tensor, names: tuple[str, st
     if a.device != b.device:
         raise ValueError(f"{names[0]} and {names[1]} must be on the same device, got {a.device} "
                          f"and {b.device}")
+
+
+def reject_meta(t: torch.Tensor, name: str) -> None:
+    """ValueError if ``t`` is a meta tensor: the samplers and the RNG read or write real data,
+    which a meta tensor (shape and dtype only) does not have."""
+    if t.device.type == "meta":
+        raise ValueError(f"{name} is a meta tensor; meta tensors are not supported here "
+                         "(the op needs data on the CPU or a CUDA device)")

@@ -22,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
@@ -35,20 +36,42 @@ __all__ = ["Dataset", "GaussianMixture", "TensorDataset", "gauss1d", "ring", "gr
 _HELD_OUT_SEED = 0x5EED_0F_DA7A
 
 
+# Checks of the constructors' arguments: a wrong type is a TypeError, a bad value (NaN, ≤ 0, ...)
+# a ValueError. numpy scalars count as numbers (numbers.Integral / numbers.Real include them).
+def _check_int(value, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
 def _check_n(n) -> int:
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"n must be an int, got {type(n).__name__}")
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    return n
+    return _check_int(n, "n", 1)
+
+
+def _check_real(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value}")
+    return value
 
 
 def _check_positive(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    value = float(value)
     if not value > 0 or not math.isfinite(value):
         raise ValueError(f"{name} must be a positive finite number, got {value}")
-    return float(value)
+    return value
+
+
+def _check_real_tensor(t: torch.Tensor, name: str) -> None:
+    # .float() would silently drop an imaginary part
+    if t.is_complex():
+        raise TypeError(f"{name} must be a real tensor, got dtype {t.dtype}")
 
 
 class Dataset:
@@ -84,7 +107,9 @@ class GaussianMixture(Dataset):
     """
 
     def __init__(self, centers: torch.Tensor, std: float, name: str = "mixture"):
-        centers = torch.as_tensor(centers, dtype=torch.float32)
+        centers = torch.as_tensor(centers)
+        _check_real_tensor(centers, "centers")
+        centers = centers.to(torch.float32)
         if centers.dim() != 2 or centers.shape[0] < 1 or centers.shape[1] < 1:
             raise ValueError(f"centers must be a non-empty (K, D) tensor, got shape {tuple(centers.shape)}")
         self.centers = centers.contiguous()
@@ -114,10 +139,15 @@ class TensorDataset(Dataset):
 
     def __init__(self, train: torch.Tensor, test: torch.Tensor | None = None, name: str = "tensor",
                  image_shape: tuple[int, ...] | None = None):
-        if not isinstance(train, torch.Tensor) or train.dim() != 2 or train.shape[0] < 1:
+        for what, t in (("train", train), ("test", test)):
+            if what == "test" and t is None:
+                continue
+            if not isinstance(t, torch.Tensor):
+                raise TypeError(f"{what} must be a torch.Tensor, got {type(t).__name__}")
+            _check_real_tensor(t, what)
+        if train.dim() != 2 or train.shape[0] < 1:
             raise ValueError("train must be a non-empty (N, D) tensor")
-        if test is not None and (not isinstance(test, torch.Tensor) or test.dim() != 2
-                                 or test.shape[0] < 1 or test.shape[1] != train.shape[1]):
+        if test is not None and (test.dim() != 2 or test.shape[0] < 1 or test.shape[1] != train.shape[1]):
             raise ValueError(f"test must be a non-empty (M, {train.shape[1]}) tensor like train")
         self.train = train.float().contiguous()
         self.test = test.float().contiguous() if test is not None else None
@@ -148,15 +178,13 @@ class TensorDataset(Dataset):
 
 def gauss1d(mean: float = 4.0, std: float = 1.25) -> GaussianMixture:
     """The 1-D Gaussian N(mean, std²) as a one-mode mixture of dim 1."""
-    if isinstance(mean, bool) or not isinstance(mean, (int, float)) or not math.isfinite(mean):
-        raise TypeError(f"mean must be a finite number, got {mean!r}")
-    return GaussianMixture(torch.tensor([[float(mean)]]), std, name="gauss1d")
+    mean = _check_real(mean, "mean")
+    return GaussianMixture(torch.tensor([[mean]]), std, name="gauss1d")
 
 
 def ring(modes: int = 8, radius: float = 2.0, std: float = 0.02) -> GaussianMixture:
     """``modes`` Gaussians evenly spaced on a circle: c_k = radius·(cos 2πk/K, sin 2πk/K)."""
-    if isinstance(modes, bool) or not isinstance(modes, int) or modes < 1:
-        raise ValueError(f"modes must be a positive int, got {modes!r}")
+    modes = _check_int(modes, "modes", 1)
     radius = _check_positive(radius, "radius")
     angles = torch.arange(modes, dtype=torch.float64) * (2 * math.pi / modes)
     centers = radius * torch.stack([angles.cos(), angles.sin()], dim=1)
@@ -166,8 +194,7 @@ def ring(modes: int = 8, radius: float = 2.0, std: float = 0.02) -> GaussianMixt
 def grid(size: int = 5, spacing: float = 2.0, std: float = 0.05) -> GaussianMixture:
     """size² Gaussians on a square grid centred at 0 with the given spacing
     (default {-4, -2, 0, 2, 4}²)."""
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"size must be a positive int, got {size!r}")
+    size = _check_int(size, "size", 1)
     spacing = _check_positive(spacing, "spacing")
     axis = (torch.arange(size, dtype=torch.float64) - (size - 1) / 2) * spacing
     gx, gy = torch.meshgrid(axis, axis, indexing="ij")

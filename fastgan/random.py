@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 import threading
 from typing import Sequence
 
@@ -23,6 +24,8 @@ import torch
 
 from . import _backend
 from ._backend import cdiv
+from ._checks import reject_meta
+from ._codes import FillKind
 
 try:
     from . import _C
@@ -40,19 +43,23 @@ __all__ = [
 _U64 = 1 << 64
 _U32 = 1 << 32
 
-FILL_BITS = _C.FILL_BITS
-FILL_UNIFORM_F32 = _C.FILL_UNIFORM_F32
-FILL_UNIFORM_F64 = _C.FILL_UNIFORM_F64
-FILL_NORMAL_F32 = _C.FILL_NORMAL_F32
-FILL_NORMAL_F64 = _C.FILL_NORMAL_F64
+# The fill kinds (fastgan._codes.FillKind; the C++ extension declares the same codes as FILL_*).
+FILL_BITS = FillKind.BITS
+FILL_UNIFORM_F32 = FillKind.UNIFORM_F32
+FILL_UNIFORM_F64 = FillKind.UNIFORM_F64
+FILL_NORMAL_F32 = FillKind.NORMAL_F32
+FILL_NORMAL_F64 = FillKind.NORMAL_F64
 
 
 def _check_u64(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_floating_point():
+    # numbers.Integral: Python and numpy integers (np.int64(5), np.uint64(5)), not bool
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_floating_point() \
+                and value.dtype != torch.bool and value.device.type != "meta":
             value = int(value.item())
         else:
             raise TypeError(f"{name} must be an int in [0, 2**64), got {type(value).__name__}")
+    value = int(value)
     if not 0 <= value < _U64:
         raise ValueError(f"{name} must be in [0, 2**64), got {value}")
     return value
@@ -123,8 +130,14 @@ class Generator:
         return torch.frombuffer(bytearray(raw), dtype=torch.uint8).clone()
 
     def set_state(self, state: torch.Tensor) -> "Generator":
-        if not isinstance(state, torch.Tensor) or state.dtype != torch.uint8 or state.numel() != 16:
-            raise ValueError("state must be a uint8 tensor of 16 bytes, as returned by get_state()")
+        """Restore a state from :meth:`get_state`: a uint8 tensor of shape (16,)."""
+        if not isinstance(state, torch.Tensor):
+            raise TypeError(f"state must be a uint8 tensor of 16 bytes, as returned by get_state(), "
+                            f"got {type(state).__name__}")
+        reject_meta(state, "state")
+        if state.dtype != torch.uint8 or state.shape != (16,):
+            raise ValueError("state must be a uint8 tensor of 16 bytes (shape (16,)), as returned by "
+                             f"get_state(), got dtype {state.dtype} and shape {tuple(state.shape)}")
         raw = bytes(state.detach().cpu().contiguous().tolist())
         with self._lock:
             self._seed = int.from_bytes(raw[:8], "little")
@@ -222,6 +235,7 @@ def _fill(out: torch.Tensor, kind: int, seed: int, offset: int, impl: str = "aut
     impl: "auto" (C++ on CPU, C++ CUDA when built with nvcc else Triton on CUDA; Triton
     under the interpreter when FASTGAN_BACKEND=triton), "cpp" or "triton".
     """
+    kind = FillKind(kind)
     if out.dtype not in _KIND_DTYPES[kind]:
         raise TypeError(f"out has dtype {out.dtype}; this fill writes {_KIND_DTYPES[kind][0]}")
     if not out.is_contiguous():
@@ -254,8 +268,9 @@ def _fill(out: torch.Tensor, kind: int, seed: int, offset: int, impl: str = "aut
         slo, shi = _split(seed)
         olo, ohi = _split(offset)
         grid = (cdiv(blocks, block),)
-        with _backend.on_device(out):
-            fill_kernel[grid](out, n, slo, shi, olo, ohi, KIND=kind, BLOCK=block)
+        with _backend.on_device(out), _backend.launch_guard(out):
+            fill_kernel[grid](out, n=n, seed_lo=slo, seed_hi=shi, off_lo=olo, off_hi=ohi,
+                              KIND=int(kind), BLOCK=block)
     else:
         raise ValueError(f"impl must be 'auto', 'cpp' or 'triton', got {impl!r}")
     return out
@@ -266,8 +281,8 @@ def _parse_size(size) -> tuple[int, ...]:
         size = tuple(size[0])
     out = []
     for s in size:
-        if isinstance(s, bool) or not isinstance(s, int):
-            if isinstance(s, torch.Tensor) and s.numel() == 1:
+        if isinstance(s, bool) or not isinstance(s, numbers.Integral):  # numpy ints are fine
+            if isinstance(s, torch.Tensor) and s.numel() == 1 and s.device.type != "meta":
                 s = int(s)
             else:
                 raise TypeError(f"size must be ints, got {s!r}")
@@ -283,9 +298,20 @@ def _resolve(generator, device):
     if device is None:
         device = generator.device if generator is not None else torch.device("cpu")
     device = _normalize_device(device)
+    _check_device(device)
     if generator is None:
         generator = default_generator(device)
     return generator, device
+
+
+def _check_device(device: torch.device) -> None:
+    """Draws go to the CPU or a CUDA device; checked before any counter is reserved, so a
+    draw that cannot run leaves the generator as it was."""
+    if device.type == "meta":
+        raise ValueError("device is meta; meta tensors are not supported here (random numbers are "
+                         "drawn into real memory on the CPU or a CUDA device)")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"unsupported device {device}; fastgan draws on the CPU or a CUDA device")
 
 
 _FLOAT_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
@@ -340,6 +366,7 @@ def _fill_inplace(t: torch.Tensor, kinds: dict, generator) -> torch.Tensor:
         raise TypeError(f"tensor must be a torch.Tensor, got {type(t).__name__}")
     if t.dtype not in kinds:
         raise TypeError(f"tensor has dtype {t.dtype}; supported: {tuple(kinds)}")
+    reject_meta(t, "tensor")
     if not t.is_contiguous():
         raise ValueError("tensor must be contiguous to be filled in place")
     generator, _ = _resolve(generator, t.device)

@@ -45,6 +45,7 @@ import numbers
 import torch
 
 from . import random as _random
+from ._checks import reject_meta
 from .ops import sample as _ops
 from .reference import sample as _ref
 
@@ -93,6 +94,7 @@ def _rows_of(x, name: str, allow_int: bool):
     def check(t, what):
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{what} must be a torch.Tensor, got {type(t).__name__}")
+        reject_meta(t, what)
         if t.dtype == torch.bool or t.is_complex() or (not allow_int and not t.is_floating_point()):
             kind = "a real" if allow_int else "a floating-point"
             raise TypeError(f"{what} must be {kind} tensor, got dtype {t.dtype}")
@@ -174,7 +176,7 @@ def _draw_tabulated(layout, table, support, sup_start, mode, n, generator, dtype
     _ops.check_total(layout.rows, n)
     seeds = _ops.seed_args(generator, layout.rows * n)
     return torch.ops.fastgan.sample_tabulated(
-        table, support, layout.start, layout.len, sup_start, mode, n, _ops.steps_for(layout.kmax),
+        table, support, layout.start, layout.len, sup_start, int(mode), n, _ops.steps_for(layout.kmax),
         *seeds, dtype)
 
 
@@ -232,6 +234,7 @@ def inverse_cdf(cdf, n: int, *, support=None, generator: _random.Generator | Non
     else:
         if not isinstance(support, torch.Tensor):
             raise TypeError(f"support must be a torch.Tensor or None, got {type(support).__name__}")
+        reject_meta(support, "support")
         if support.dtype == torch.bool or support.is_complex():
             raise TypeError(f"support must be a real tensor, got dtype {support.dtype}")
         r, k = rows.shape
@@ -249,7 +252,7 @@ def inverse_cdf(cdf, n: int, *, support=None, generator: _random.Generator | Non
     if dtype is None:
         dtype = torch.float64 if torch.float64 in (layout.flat.dtype, sup_dtype) else torch.float32
     _check_dtype(dtype)
-    if validate:
+    if validate and layout.rows:  # (0, K) tables: nothing to check (aminmax needs an element)
         eps = torch.finfo(table.dtype).eps
         tol = 1e-6 + layout.kmax * eps
         # few passes over the tables: aminmax (NaN and ±inf reach lo or hi), one comparison
@@ -288,7 +291,10 @@ def categorical(weights, n: int, *, generator: _random.Generator | None = None,
     ``floor(w · 2**(53 - ceil(log2 K) - e))`` with 2**e ≥ max(w[r]) (exact in float64, so the
     table and every index are bit-identical on all devices); index = the first k with
     c[k] > u · c[K-1] (binary search). Zero-weight bins are never drawn (nor are weights below
-    ~2**-(52 - log2 K) of the row maximum); a one-hot row always gives its index.
+    ~2**-(52 - log2 K) of the row maximum); a one-hot row always gives its index. A row without
+    any positive weight has no category to draw: ``validate=True`` rejects it, and with
+    ``validate=False`` its samples are -1 on every path (never an index of the row, so it
+    cannot pass for a draw; note that -1 still indexes the last element in Python).
 
     Args:
         weights: (R, K) or (K,) non-negative finite weights (any real dtype; rows need not sum to
@@ -297,7 +303,8 @@ def categorical(weights, n: int, *, generator: _random.Generator | None = None,
         validate: check the weights (one device sync).
 
     Returns:
-        int64 (R, n) indices in [0, K_r), or (n,) for 1-D ``weights``; on ``weights``' device.
+        int64 (R, n) indices in [0, K_r) (-1 for an all-zero row under ``validate=False``), or
+        (n,) for 1-D ``weights``; on ``weights``' device.
 
     Example::
 
@@ -331,7 +338,8 @@ def _parametric(family: str, size, params: dict, generator, device, dtype, valid
         if isinstance(v, torch.Tensor):
             if v.dtype == torch.bool or v.is_complex():
                 raise TypeError(f"{k} must be a real tensor, got dtype {v.dtype}")
-        elif isinstance(v, bool) or not isinstance(v, numbers.Real):
+            reject_meta(v, k)
+        elif isinstance(v, bool) or not isinstance(v, numbers.Real):  # numpy scalars are Real
             raise TypeError(f"{k} must be a number or a tensor, got {type(v).__name__}")
     if device is None and tensors:
         device = next(iter(tensors.values())).device
@@ -366,7 +374,7 @@ def _parametric(family: str, size, params: dict, generator, device, dtype, valid
             return torch.empty(shape, dtype=dtype, device=device)
         _ops.check_total(rows, n)
         table = _family_rows(family, cols, truncation is not None)
-    code = _ops.FAMILIES[family][0]
+    code = int(_ops.FAMILIES[family][0])  # the op's schema takes a plain int
     seeds = _ops.seed_args(generator, rows * n)
     out = torch.ops.fastgan.sample_parametric(table, code, n, *seeds, _kernel_dtype(dtype))
     return _to_dtype(out, dtype).reshape(shape)
@@ -462,11 +470,20 @@ def truncated_normal(*size, a, b, mean=0.0, std=1.0, generator: _random.Generato
     Exact inverse CDF, no resampling loop. With α = (a - μ)/σ, β = (b - μ)/σ:
     P = Φ(α) + p(Φ(β) - Φ(α)) and z = Φ⁻¹(P), computed as ``log P = log Φ(β) + log(r + p(1 - r))``
     (r = Φ(α)/Φ(β), from ``log_ndtr``) or, when P > 1/2, from the complementary
-    Q = 1 - P = Φ(-α)·(r' + (1 - p)(1 - r')), so both tails are accurate (far beyond ±8σ:
-    [30, 31] works; no erfinv of 1 - tiny as in pytorch#145498). Samples are clamped into [a, b]
+    Q = 1 - P = Φ(-α)·(r' + (1 - p)(1 - r')), so both tails are accurate (no erfinv of
+    1 - tiny as in pytorch#145498). Far tails: when the nearer bound lies beyond 30σ (α ≥ 30 or
+    β ≤ -30) all the mass sits within ~E/α of it and the sample is the bound moved inwards,
+    x = a + σδ (or b - σδ), where δ solves Φ(-(α + δ)) = Φ(-α)·e^(-E), E = -log(r' + (1 - p)(1 - r')),
+    in the cancellation-free form
+    ``δ(α + δ/2) + log1p(δ/α) - log(M(α + δ)/M(α)) = E`` (M(x) = xΦ(-x)/φ(x), the Mills-ratio
+    factor, by its asymptotic series) by Newton's method from δ₀ = 2E/(α + sqrt(α² + 2E))
+    (:func:`fastgan.reference.sample.tail_offset`). So the distribution is right at every
+    bound the API accepts ([8, 9], [999, 1000], [1e5, 1e5 + 1], [1000, inf], ...), in float32
+    and float64, to the float64 resolution of the bound itself. Samples are clamped into [a, b]
     (in float64; the rounded output lies in [dtype(a), dtype(b)], bounds beyond the dtype's
     range saturated at ±finfo.max), never inf or NaN. a = b (finite) is allowed: every sample is
-    a. Standardised bounds beyond ±1e30 are clamped there (the samples then sit at the bound).
+    a. Standardised bounds beyond ±1e30 are clamped there (δ ≈ E/1e30: the samples sit at the
+    bound, as the exact law rounded to float64 does).
 
     Args:
         *size: output shape; a, b, mean, std: numbers or per-row tensors; a ≤ b (±inf allowed,

@@ -6,7 +6,8 @@ tensor, weighted by a coefficient c (the sign of the term times 1/count for a me
     loss = c_a · Σ f_a(a_i) + c_b · Σ f_b(b_j)         dloss/da_i = c_a · f_a'(a_i)
 
 The discriminator uses both parts (a = real, b = fake logits); the generator one (a = fake).
-Part kinds (PART_*): BCE with a label y, relu(1 - l), relu(1 + l), and l itself.
+Part kinds (``fastgan._codes.LossPart``, as the PART_* constexprs below): BCE with a label y,
+relu(1 - l), relu(1 + l), and l itself.
 
 Reductions are two-stage and deterministic: stage 1 writes one fp32 partial per program (or, when
 a single program covers everything, the final value directly); stage 2 sums the partials in a
@@ -15,10 +16,12 @@ fixed order in one program. No atomics, so the same inputs give the same bits ev
 import triton
 import triton.language as tl
 
-PART_BCE = tl.constexpr(0)     # softplus(l) - y·l, the BCE-with-logits against label y
-PART_HINGE_POS = tl.constexpr(1)  # relu(1 - l): hinge on real logits
-PART_HINGE_NEG = tl.constexpr(2)  # relu(1 + l): hinge on fake logits
-PART_LINEAR = tl.constexpr(3)  # l: Wasserstein critics and the hinge generator
+from .._codes import LossPart
+
+PART_BCE = tl.constexpr(int(LossPart.BCE))  # softplus(l) - y·l, the BCE-with-logits against label y
+PART_HINGE_POS = tl.constexpr(int(LossPart.HINGE_POS))  # relu(1 - l): hinge on real logits
+PART_HINGE_NEG = tl.constexpr(int(LossPart.HINGE_NEG))  # relu(1 + l): hinge on fake logits
+PART_LINEAR = tl.constexpr(int(LossPart.LINEAR))  # l: Wasserstein critics and the hinge generator
 
 
 @triton.jit
@@ -94,11 +97,18 @@ def _do_part(x_ptr, g_ptr, l_ptr, idx, n, s1, s2, s3, t0, t1, t2, t3, label, coe
 
 @triton.jit
 def gan_loss_fwd_kernel(
+    # pointers: logits a, b; gradients ga, gb; per-element losses la, lb (reduction="none");
+    # the loss or the per-program partials
     a_ptr, b_ptr, ga_ptr, gb_ptr, la_ptr, lb_ptr, out_ptr,
+    # sizes: elements of a and of b
     n_a, n_b,
+    # strides: sizes (·, s1, s2, s3) and strides (t0..t3) of a, then of b (non-contiguous input)
     a_s1, a_s2, a_s3, a_t0, a_t1, a_t2, a_t3,
     b_s1, b_s2, b_s3, b_t0, b_t1, b_t2, b_t3,
+    # scalars: BCE labels and the coefficients c (sign, times 1/count for a mean)
     label_a, label_b, coef_a, coef_b,
+    # constexpr flags: part kinds (LossPart), a second part?, layouts, which gradients, the
+    # per-element output; tile shape
     KIND_A: tl.constexpr, KIND_B: tl.constexpr, HAS_B: tl.constexpr,
     CONTIG_A: tl.constexpr, CONTIG_B: tl.constexpr,
     GRAD_A: tl.constexpr, GRAD_B: tl.constexpr,
@@ -127,7 +137,11 @@ def gan_loss_fwd_kernel(
 
 
 @triton.jit
-def sum_partials_kernel(p_ptr, out_ptr, n, BLOCK: tl.constexpr, ITERS: tl.constexpr):
+def sum_partials_kernel(
+    p_ptr, out_ptr,  # pointers: the fp32 partials, the 0-d loss
+    n,  # size: partials
+    BLOCK: tl.constexpr, ITERS: tl.constexpr,  # constexpr: lanes, chunks
+):
     # out = Σ p[i], i < n ≤ ITERS·BLOCK, in a fixed order (one program, lane-wise accumulation
     # over ITERS chunks, then a tree sum).
     lanes = tl.arange(0, BLOCK)

@@ -1,6 +1,6 @@
 """Inverse-CDF samplers: Philox uniforms drawn in-kernel and mapped through F⁻¹ in one launch.
 
-Stream layout (DESIGN.md): element j of an (R, n) output (row-major, row r = j // n) takes word
+Stream layout (docs/random.md): element j of an (R, n) output (row-major, row r = j // n) takes word
 j % 4 of stream counter ``offset + j // 4`` — exactly the values of ``fastgan.rand(R, n)`` for the
 same generator state — so ``fastgan.rand`` followed by the reference F⁻¹
 (``fastgan.reference.sample``) reproduces these kernels. ``stream_block`` carries the 64-bit
@@ -10,27 +10,39 @@ j // 4)``, and unlike ``tl.randint4x`` it gives the same words on Triton 3.6 and
 
 Each program handles BLOCK counters = 4 * BLOCK consecutive elements. All F⁻¹ arithmetic is in
 float64 (the normal tails need it); the result is saturated at ±(the largest finite value of the
-output's dtype), so it never rounds to ±inf, and rounded once to that dtype.
+output's dtype), so it never rounds to ±inf, and rounded once to that dtype. Truncated-normal
+rows whose nearer bound lies beyond ±TAIL_Z are inverted relative to that bound (``_tail_offset``,
+derived in ``fastgan.reference.sample.tail_offset``), AS 241 elsewhere.
 """
 import triton
 import triton.language as tl
 
+from .._codes import SamplerFamily, TabulatedMode
 from .random import stream_block, uint_to_uniform
 
-# Family codes (fastgan/ops/sample.py FAMILIES) and the per-row parameter columns each reads.
-#   0 uniform      low, high
-#   1 exponential  rate
-#   2 laplace      loc, scale
-#   3 logistic     loc, scale
-#   4 cauchy       loc, scale
-#   5 normal       mean, std, a, b, alpha, beta, log_lo, r_lo, log_hi, r_hi, phi_lo, phi_hi
-#                  (truncated to [a, b]; ±inf bounds for the plain normal; see
-#                  normal_row_constants in the reference; phi_* = exp(log_*))
+# Family codes (fastgan._codes.SamplerFamily) and the per-row parameter columns each reads.
+#   UNIFORM      low, high
+#   EXPONENTIAL  rate
+#   LAPLACE      loc, scale
+#   LOGISTIC     loc, scale
+#   CAUCHY       loc, scale
+#   NORMAL       mean, std, a, b, alpha, beta, log_lo, r_lo, log_hi, r_hi, phi_lo, phi_hi
+#                (truncated to [a, b]; ±inf bounds for the plain normal; see
+#                normal_row_constants in the reference; phi_* = exp(log_*))
+FAMILY_UNIFORM = tl.constexpr(int(SamplerFamily.UNIFORM))
+FAMILY_EXPONENTIAL = tl.constexpr(int(SamplerFamily.EXPONENTIAL))
+FAMILY_LAPLACE = tl.constexpr(int(SamplerFamily.LAPLACE))
+FAMILY_LOGISTIC = tl.constexpr(int(SamplerFamily.LOGISTIC))
+FAMILY_CAUCHY = tl.constexpr(int(SamplerFamily.CAUCHY))
+MODE_CATEGORICAL = tl.constexpr(int(TabulatedMode.CATEGORICAL))
 P_MIN = tl.constexpr(2.3283064365386963e-10)  # 2**-32: u = 0 is raised to this where F⁻¹(0) = -inf
 PI = tl.constexpr(3.141592653589793)  # keep it right of a tensor: the interpreter's constexpr * tensor stays a constexpr
 # Largest finite float32 / float64: samples are saturated there before the store, never ±inf.
 FLT_MAX = tl.constexpr(3.4028234663852886e+38)
 DBL_MAX = tl.constexpr(1.7976931348623157e+308)
+# Far-tail inversion (fastgan.reference.sample.tail_offset): threshold and Newton steps.
+TAIL_Z = tl.constexpr(30.0)
+TAIL_NEWTON = tl.constexpr(3)
 
 
 @triton.jit
@@ -97,27 +109,65 @@ def _ndtri(p, logp):
 
 
 @triton.jit
+def _log1p(y):
+    # log(1 + y) for y > -1, a few ulp also where 1 + y rounds to 1 (Goldberg: the rounding
+    # error of w = 1 + y cancels in log(w)·y/(w - 1)).
+    w = 1.0 + y
+    d = w - 1.0
+    return tl.where(d == 0.0, y, tl.log(w) * (y / tl.where(d == 0.0, 1.0, d)))
+
+
+@triton.jit
+def _mills_m1(x):
+    # M(x) - 1 for x ≥ TAIL_Z, M(x) = x·Φ(-x)/φ(x) = 1 - x⁻² + 3x⁻⁴ - ... (asymptotic series)
+    w = 1.0 / (x * x)
+    acc = w * 2027025.0 - 135135.0
+    acc = acc * w + 10395.0
+    acc = acc * w - 945.0
+    acc = acc * w + 105.0
+    acc = acc * w - 15.0
+    acc = acc * w + 3.0
+    acc = acc * w - 1.0
+    return acc * w
+
+
+@triton.jit
+def _tail_offset(a, e):
+    # δ ≥ 0 with Φ(-(A + δ)) = Φ(-A)·e^(-E) (reference: tail_offset): Newton on
+    # h(δ) = δ(A + δ/2) + log1p(δ/A) - [log M(A + δ) - log M(A)] - E, h'(δ) = x/M(x),
+    # from δ₀ = 2E/(A + sqrt(A² + 2E)); TAIL_NEWTON steps.
+    d = e * 2.0 / (a + tl.sqrt(a * a + 2.0 * e))
+    log_ma = _log1p(_mills_m1(a))
+    for _ in tl.static_range(TAIL_NEWTON):
+        x = a + d
+        mx = _mills_m1(x)
+        h = d * (a + 0.5 * d) + _log1p(d / a) - (_log1p(mx) - log_ma) - e
+        d = d - h * (1.0 + mx) / x
+    return tl.maximum(d, 0.0)
+
+
+@triton.jit
 def _param_value(u, row_ptr, FAMILY: tl.constexpr):
     # x = F⁻¹(u) for one family; row_ptr points at each element's row of parameters (float64).
     u = u.to(tl.float64)
     p = tl.maximum(u, P_MIN)
-    if FAMILY == 0:  # uniform: low + (high - low)·u
+    if FAMILY == FAMILY_UNIFORM:  # uniform: low + (high - low)·u
         low = tl.load(row_ptr)
         high = tl.load(row_ptr + 1)
         x = low + (high - low) * u
-    elif FAMILY == 1:  # exponential: -log(1 - u)/rate
+    elif FAMILY == FAMILY_EXPONENTIAL:  # exponential: -log(1 - u)/rate
         x = -tl.log(1.0 - u) / tl.load(row_ptr)
-    elif FAMILY == 2:  # laplace: loc + scale·(log 2p | -log(2 - 2p))
+    elif FAMILY == FAMILY_LAPLACE:  # laplace: loc + scale·(log 2p | -log(2 - 2p))
         z = tl.where(p < 0.5, tl.log(2.0 * p), -tl.log(2.0 - 2.0 * p))
         x = tl.load(row_ptr) + tl.load(row_ptr + 1) * z
-    elif FAMILY == 3:  # logistic: loc + scale·logit(p)
+    elif FAMILY == FAMILY_LOGISTIC:  # logistic: loc + scale·logit(p)
         z = tl.log(p) - tl.log(1.0 - p)
         x = tl.load(row_ptr) + tl.load(row_ptr + 1) * z
-    elif FAMILY == 4:  # cauchy: loc + scale·tan(π(p - 1/2)) = loc ∓ scale·cot(π min(p, 1 - p))
+    elif FAMILY == FAMILY_CAUCHY:  # cauchy: loc + scale·tan(π(p - 1/2)) = loc ∓ scale·cot(π min(p, 1 - p))
         m = tl.minimum(p, 1.0 - p)
         cot = tl.cos(m * PI) / tl.sin(m * PI)
         x = tl.load(row_ptr) + tl.load(row_ptr + 1) * tl.where(p < 0.5, -cot, cot)
-    else:  # normal on [a, b]: P = Φ(β)(r_lo + p(1 - r_lo)), Q = 1 - P = Φ(-α)(r_hi + (1-p)(1 - r_hi))
+    else:  # FAMILY_NORMAL, on [a, b]: P = Φ(β)(r_lo + p(1 - r_lo)), Q = 1 - P = Φ(-α)(r_hi + (1-p)(1 - r_hi))
         mean = tl.load(row_ptr)
         std = tl.load(row_ptr + 1)
         a = tl.load(row_ptr + 2)
@@ -134,11 +184,21 @@ def _param_value(u, row_ptr, FAMILY: tl.constexpr):
         t_hi = r_hi + (1.0 - p) * (1.0 - r_hi)
         lower = phi_lo * t_lo <= phi_hi * t_hi  # invert whichever of P, Q is ≤ 1/2
         t = tl.where(lower, t_lo, t_hi)
-        logp = tl.where(lower, log_lo, log_hi) + tl.log(t)
+        log_t = tl.log(t)
+        logp = tl.where(lower, log_lo, log_hi) + log_t
         z = _ndtri(tl.where(lower, phi_lo, phi_hi) * t, logp)
         z = tl.where(lower, z, -z)
         z = tl.minimum(tl.maximum(z, alpha), beta)
         x = mean + std * z
+        # Far tails (nearer bound beyond ±TAIL_Z): the bound moved inwards by σ·δ; the
+        # branch runs only in blocks that hold such a row, so plain normals pay nothing.
+        far_hi = alpha >= TAIL_Z
+        far_lo = beta <= -TAIL_Z
+        far = far_hi | far_lo
+        if tl.max(far.to(tl.int32), axis=0) > 0:
+            anchor = tl.where(far_hi, alpha, tl.where(far_lo, -beta, TAIL_Z))
+            delta = _tail_offset(anchor, tl.where(far, -log_t, 0.0))
+            x = tl.where(far, tl.where(far_hi, a + std * delta, b - std * delta), x)
         x = tl.minimum(tl.maximum(x, a), b)
     return x
 
@@ -151,10 +211,17 @@ def _param_emit(out_ptr, rows_ptr, j, bits, N, n, R, FAMILY: tl.constexpr, W: tl
 
 
 @triton.jit(do_not_specialize=["seed_lo", "seed_hi", "off_lo", "off_hi"])
-def parametric_kernel(out_ptr, rows_ptr, N, n, R, seed_lo, seed_hi, off_lo, off_hi,
-                      FAMILY: tl.constexpr, W: tl.constexpr, BLOCK: tl.constexpr):
+def parametric_kernel(
+    # pointers: the (R, n) contiguous float32/float64 output, the (R, W) float64 parameter rows
+    out_ptr, rows_ptr,
+    # sizes: N = R·n samples, n per row, R rows
+    N, n, R,
+    # the Philox seed and first counter, as int32 bit patterns (lo, hi)
+    seed_lo, seed_hi, off_lo, off_hi,
+    # constexpr: the family (SamplerFamily), the row width, counters per program
+    FAMILY: tl.constexpr, W: tl.constexpr, BLOCK: tl.constexpr,
+):
     # out[j] = F⁻¹_FAMILY(u_j; params of row j // n), u_j = word j % 4 of counter offset + j // 4.
-    # rows: (R, W) float64 per-row parameters; out: (R, n) contiguous float32/float64.
     pid = tl.program_id(0).to(tl.int64)
     b = pid * BLOCK + tl.arange(0, BLOCK)
     w0, w1, w2, w3 = stream_block(seed_lo, seed_hi, off_lo, off_hi, b)
@@ -183,8 +250,9 @@ def _tab_emit(out_ptr, cdf_ptr, sup_ptr, start_ptr, len_ptr, sstart_ptr, j, bits
         go_left = c > t
         hi = tl.where(active & go_left, mid, hi)
         lo = tl.where(active & (c <= t), mid + 1, lo)
-    if MODE == 0:  # categorical: the bin index
-        tl.store(out_ptr + j, lo.to(tl.int64), mask=j < N)
+    if MODE == MODE_CATEGORICAL:  # the bin index; -1 for a row of total weight 0 (no bin)
+        idx = tl.where(tl.load(row + length - 1).to(tl.float64) > 0.0, lo.to(tl.int64), -1)
+        tl.store(out_ptr + j, idx, mask=j < N)
     else:  # inverse_cdf: linear interpolation in [c[k-1], c[k]) (k = 0: the atom at x[0])
         km1 = tl.maximum(lo - 1, 0)
         c1 = tl.load(row + lo).to(tl.float64)
@@ -199,12 +267,22 @@ def _tab_emit(out_ptr, cdf_ptr, sup_ptr, start_ptr, len_ptr, sstart_ptr, j, bits
 
 
 @triton.jit(do_not_specialize=["seed_lo", "seed_hi", "off_lo", "off_hi"])
-def tabulated_kernel(out_ptr, cdf_ptr, sup_ptr, start_ptr, len_ptr, sstart_ptr, N, n, R, steps,
-                     seed_lo, seed_hi, off_lo, off_hi, MODE: tl.constexpr, BLOCK: tl.constexpr):
+def tabulated_kernel(
+    # pointers: the (R, n) output; the flat tables and support points; per-row int64 table
+    # starts, lengths and support starts
+    out_ptr, cdf_ptr, sup_ptr, start_ptr, len_ptr, sstart_ptr,
+    # sizes: N = R·n samples, n per row, R rows; binary-search halvings
+    N, n, R, steps,
+    # the Philox seed and first counter, as int32 bit patterns (lo, hi)
+    seed_lo, seed_hi, off_lo, off_hi,
+    # constexpr: what to write (TabulatedMode), counters per program
+    MODE: tl.constexpr, BLOCK: tl.constexpr,
+):
     # Row r's cumulative table is cdf[start[r] : start[r] + len[r]] (ragged rows by offsets; dense
-    # (R, K) rows have start = r·K); its support points sup[sstart[r] : ...] (MODE 1 only).
+    # (R, K) rows have start = r·K); its support points sup[sstart[r] : ...] (INVERSE_CDF only).
     # t = u·c[K-1]; k = first index with c[k] > t (`steps` = ceil(log2(max K)) halvings).
-    # MODE 0 writes k (int64); MODE 1 writes x[k-1] + (t - c[k-1])/(c[k] - c[k-1])·(x[k] - x[k-1]).
+    # CATEGORICAL writes k (int64; -1 where c[K-1] = 0); INVERSE_CDF writes
+    # x[k-1] + (t - c[k-1])/(c[k] - c[k-1])·(x[k] - x[k-1]).
     pid = tl.program_id(0).to(tl.int64)
     b = pid * BLOCK + tl.arange(0, BLOCK)
     w0, w1, w2, w3 = stream_block(seed_lo, seed_hi, off_lo, off_hi, b)

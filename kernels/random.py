@@ -1,6 +1,6 @@
 """Philox4x32-10 in Triton, on the fastgan stream convention, and the fill kernel.
 
-The stream (DESIGN.md): value j of a draw starting at counter ``offset`` is word j % 4 of
+The stream (docs/random.md): value j of a draw starting at counter ``offset`` is word j % 4 of
 philox(c0 = lo32(offset + j // 4), c1 = hi32(offset + j // 4), c2 = c3 = 0,
 key = (lo32(seed), hi32(seed))). The 64-bit counter is carried as two uint32 words so the
 kernels behave the same on every Triton version (3.6 treats a 64-bit offset differently from
@@ -9,6 +9,14 @@ int32 bit patterns (see ``fastgan.random._split``), which Triton never re-types.
 """
 import triton
 import triton.language as tl
+
+from .._codes import FillKind
+
+# What fill_kernel writes (fastgan._codes.FillKind, the C++ extension's FILL_* codes).
+KIND_BITS = tl.constexpr(int(FillKind.BITS))
+KIND_UNIFORM_F32 = tl.constexpr(int(FillKind.UNIFORM_F32))
+KIND_UNIFORM_F64 = tl.constexpr(int(FillKind.UNIFORM_F64))
+KIND_NORMAL_F32 = tl.constexpr(int(FillKind.NORMAL_F32))
 
 PHILOX_KEY_A = tl.constexpr(0x9E3779B9)
 PHILOX_KEY_B = tl.constexpr(0xBB67AE85)
@@ -76,16 +84,24 @@ def _store4(out_ptr, base, n, v0, v1, v2, v3):
 
 
 @triton.jit(do_not_specialize=["seed_lo", "seed_hi", "off_lo", "off_hi"])
-def fill_kernel(out_ptr, n, seed_lo, seed_hi, off_lo, off_hi,
-                KIND: tl.constexpr, BLOCK: tl.constexpr):
-    # out[4b + w] = transform(word w of stream block b); KIND as fastgan._C.FILL_*:
-    # 0 raw bits (int32 view), 1/2 uniform (fp32 / fp32 widened to fp64), 3/4 normal
-    # (Box-Muller in fp32 / in fp64 on the same fp32 uniforms).
+def fill_kernel(
+    # pointer: the contiguous output
+    out_ptr,
+    # size: values to write
+    n,
+    # the Philox seed and first counter, as int32 bit patterns (lo, hi)
+    seed_lo, seed_hi, off_lo, off_hi,
+    # constexpr: what to write (FillKind), counters per program
+    KIND: tl.constexpr, BLOCK: tl.constexpr,
+):
+    # out[4b + w] = transform(word w of stream block b); KIND: raw bits (int32 view), uniform
+    # (fp32 / fp32 widened to fp64), normal (Box-Muller in fp32 / in fp64 on the same fp32
+    # uniforms).
     pid = tl.program_id(0).to(tl.int64)
     b = pid * BLOCK + tl.arange(0, BLOCK)
     r0, r1, r2, r3 = stream_block(seed_lo, seed_hi, off_lo, off_hi, b)
     base = b * 4
-    if KIND == 0:
+    if KIND == KIND_BITS:
         _store4(out_ptr, base, n, r0.to(tl.int32, bitcast=True), r1.to(tl.int32, bitcast=True),
                 r2.to(tl.int32, bitcast=True), r3.to(tl.int32, bitcast=True))
     else:
@@ -93,16 +109,16 @@ def fill_kernel(out_ptr, n, seed_lo, seed_hi, off_lo, off_hi,
         u1 = uint_to_uniform(r1)
         u2 = uint_to_uniform(r2)
         u3 = uint_to_uniform(r3)
-        if KIND == 1:
+        if KIND == KIND_UNIFORM_F32:
             _store4(out_ptr, base, n, u0, u1, u2, u3)
-        elif KIND == 2:
+        elif KIND == KIND_UNIFORM_F64:
             _store4(out_ptr, base, n, u0.to(tl.float64), u1.to(tl.float64), u2.to(tl.float64),
                     u3.to(tl.float64))
-        elif KIND == 3:
+        elif KIND == KIND_NORMAL_F32:
             z0, z1 = normal_pair(u0, u1)
             z2, z3 = normal_pair(u2, u3)
             _store4(out_ptr, base, n, z0, z1, z2, z3)
-        else:
+        else:  # KIND_NORMAL_F64
             z0, z1 = normal_pair(u0.to(tl.float64), u1.to(tl.float64))
             z2, z3 = normal_pair(u2.to(tl.float64), u3.to(tl.float64))
             _store4(out_ptr, base, n, z0, z1, z2, z3)

@@ -102,15 +102,52 @@ def test_errors():
         data.ring().sample(2.5)
     with pytest.raises(ValueError, match="std must be a positive"):
         data.ring(std=-1.0)
-    with pytest.raises(ValueError, match="modes must be a positive int"):
+    with pytest.raises(ValueError, match="modes must be >= 1, got 0"):
         data.ring(modes=0)
-    with pytest.raises(ValueError, match="size must be a positive int"):
+    with pytest.raises(ValueError, match="size must be >= 1, got 0"):
         data.grid(size=0)
-    with pytest.raises(TypeError, match="mean must be a finite number"):
+    # a bad value is a ValueError, a wrong type a TypeError (issue 12: NaN gave TypeError)
+    with pytest.raises(ValueError, match="mean must be a finite number, got nan"):
         data.gauss1d(mean=float("nan"))
+    with pytest.raises(ValueError, match="mean must be a finite number, got inf"):
+        data.gauss1d(mean=float("inf"))
+    with pytest.raises(TypeError, match="mean must be a number, got str"):
+        data.gauss1d(mean="4")
+    with pytest.raises(ValueError, match="std must be a positive finite number, got nan"):
+        data.gauss1d(std=float("nan"))
+    with pytest.raises(TypeError, match="modes must be an int, got float"):
+        data.ring(modes=2.5)
+    with pytest.raises(TypeError, match="size must be an int, got str"):
+        data.grid(size="5")
+    with pytest.raises(TypeError, match="radius must be a number, got NoneType"):
+        data.ring(radius=None)
     with pytest.raises(ValueError, match="centers must be a non-empty"):
         data.GaussianMixture(torch.zeros(3), 1.0)
     with pytest.raises(ValueError, match="train must be a non-empty"):
         data.TensorDataset(torch.zeros(4))
     with pytest.raises(ValueError, match=r"test must be a non-empty \(M, 3\) tensor"):
         data.TensorDataset(torch.zeros(4, 3), torch.zeros(2, 2))
+
+
+def test_complex_data_is_rejected():
+    """.float() would keep only the real part (issue 12): complex data is a TypeError."""
+    z = torch.randn(4, 3, dtype=torch.complex64)
+    with pytest.raises(TypeError, match="train must be a real tensor, got dtype torch.complex64"):
+        data.TensorDataset(z)
+    with pytest.raises(TypeError, match="test must be a real tensor, got dtype torch.complex128"):
+        data.TensorDataset(torch.zeros(4, 3), torch.zeros(2, 3, dtype=torch.complex128))
+    with pytest.raises(TypeError, match="train must be a torch.Tensor, got list"):
+        data.TensorDataset([[1.0, 2.0]])
+    with pytest.raises(TypeError, match="centers must be a real tensor"):
+        data.GaussianMixture(z, 1.0)
+
+
+def test_numpy_scalars_are_numbers():
+    np = pytest.importorskip("numpy")
+    ds = data.ring(modes=np.int64(4), radius=np.float32(1.5), std=np.float64(0.1))
+    assert ds.centers.shape == (4, 2) and ds.std == pytest.approx(0.1)
+    torch.testing.assert_close(ds.centers.norm(dim=1), torch.full((4,), 1.5))
+    assert data.grid(size=np.int32(3)).centers.shape == (9, 2)
+    assert data.gauss1d(mean=np.float32(-1.0)).centers.item() == -1.0
+    g = fastgan.Generator(3)
+    assert ds.sample(np.int64(7), generator=g).shape == (7, 2)

@@ -2,6 +2,7 @@
 from helpers import compile_for_gpu
 
 _BODY = '''
+from fastgan._codes import FillKind, SamplerFamily, TabulatedMode
 from fastgan.kernels import random as R, inverse_cdf as S
 
 def types(dtype):
@@ -14,22 +15,24 @@ def types(dtype):
     return t
 
 count = 0
-for kind, dtype in [(0, "i32"), (1, "fp32"), (2, "fp64"), (3, "fp32"), (4, "fp64")]:
-    build(R.fill_kernel, types(dtype), dict(KIND=kind, BLOCK=1024))
+fill_dtypes = {FillKind.BITS: "i32", FillKind.UNIFORM_F32: "fp32", FillKind.UNIFORM_F64: "fp64",
+               FillKind.NORMAL_F32: "fp32", FillKind.NORMAL_F64: "fp64"}
+for kind in FillKind:
+    build(R.fill_kernel, types(fill_dtypes[kind]), dict(KIND=int(kind), BLOCK=1024))
     count += 1
-for family in range(6):  # fastgan.ops.sample.FAMILIES
-    build(S.parametric_kernel, types("fp32" if family % 2 else "fp64"), dict(FAMILY=family, W=12, BLOCK=256),
-          cc=80 if family % 2 else 90)
+for family in SamplerFamily:
+    build(S.parametric_kernel, types("fp32" if family % 2 else "fp64"),
+          dict(FAMILY=int(family), W=12, BLOCK=256), cc=80 if family % 2 else 90)
     count += 1
-for mode, dtype in [(0, "i64"), (1, "fp32")]:
-    build(S.tabulated_kernel, types(dtype), dict(MODE=mode, BLOCK=256))
+for mode, dtype in [(TabulatedMode.CATEGORICAL, "i64"), (TabulatedMode.INVERSE_CDF, "fp32")]:
+    build(S.tabulated_kernel, types(dtype), dict(MODE=int(mode), BLOCK=256))
     count += 1
 # Triton turns integer arguments equal to 1 into constants unless told not to; the seed and
 # offset words are marked do_not_specialize, and the kernels compile as constants anyway
 words = ["seed_lo", "seed_hi", "off_lo", "off_hi"]
-for fn, c in [(R.fill_kernel, dict(KIND=3, BLOCK=1024)),
-              (S.parametric_kernel, dict(FAMILY=5, W=12, BLOCK=256)),
-              (S.tabulated_kernel, dict(MODE=1, BLOCK=256))]:
+for fn, c in [(R.fill_kernel, dict(KIND=int(FillKind.NORMAL_F32), BLOCK=1024)),
+              (S.parametric_kernel, dict(FAMILY=int(SamplerFamily.NORMAL), W=12, BLOCK=256)),
+              (S.tabulated_kernel, dict(MODE=int(TabulatedMode.INVERSE_CDF), BLOCK=256))]:
     assert set(words) <= set(fn.do_not_specialize), fn.__name__
     for w in words:
         build(fn, types("fp32"), dict(c, **{w: 1}))

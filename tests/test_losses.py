@@ -245,6 +245,52 @@ def test_nan_logits_give_nan_loss(device, backend, loss):
     assert not math.isnan(real[0].item())
 
 
+@pytest.mark.parametrize("n", [3, 129, 300])  # 300: the interpreter's two-stage reduction
+def test_mean_of_logits_near_float32_max_does_not_overflow(device, backend, n):
+    """(Σ f)/n overflows float32 for |f| near its maximum although the mean fits: the mean is
+    Σ f/n on both paths (issue 12: generator_loss(full(-3e38), "wasserstein") gave inf)."""
+    gen = torch.Generator().manual_seed(n)
+    big = -torch.empty(n, dtype=torch.float64).uniform_(1e38, 3.4e38, generator=gen)
+    x = big.float().to(device)
+    cases = [
+        (generator_loss(x, loss="wasserstein"), generator_loss_reference(big, loss="wasserstein")),
+        (generator_loss(x, loss="hinge"), generator_loss_reference(big, loss="hinge")),
+        (generator_loss(x), generator_loss_reference(big)),  # softplus(-l) = -l out there
+        (discriminator_loss(x, x, loss="hinge"), discriminator_loss_reference(big, big, loss="hinge")),
+        (discriminator_loss(x / 2, -x / 2, loss="wasserstein"),
+         discriminator_loss_reference(big / 2, -big / 2, loss="wasserstein")),
+    ]
+    for i, (out, ref) in enumerate(cases):
+        assert torch.isfinite(out), (i, out)
+        assert abs(out.item() - ref.item()) <= 1e-5 * abs(ref.item()), (i, out.item(), ref.item())
+    ref32 = generator_loss_reference(x.cpu(), loss="wasserstein")  # the reference itself, in fp32
+    assert torch.isfinite(ref32) and abs(ref32.item() / (-big.mean().item()) - 1) < 1e-5
+
+
+def test_float64_hinge_gradients_are_float64(backend):
+    """The hinge gradient ∓1/n is built in the logits' dtype (issue 12: torch.where with Python
+    scalars made it float32, -0.33333334 for n = 3); it equals the float64 reference exactly."""
+    for n in (3, 7):
+        r = (torch.randn(n, dtype=torch.float64) * 2).requires_grad_()
+        f = (torch.randn(n, dtype=torch.float64) * 2).requires_grad_()
+        for reduction in ("mean", "sum"):
+            discriminator_loss(r, f, loss="hinge", reduction=reduction).backward()
+            r64, f64 = leaf64(r), leaf64(f)
+            discriminator_loss_reference(r64, f64, loss="hinge", reduction=reduction).backward()
+            assert torch.equal(r.grad, r64.grad) and torch.equal(f.grad, f64.grad), (n, reduction)
+            r.grad = f.grad = None
+
+
+def test_meta_logits_propagate_shapes_on_every_backend(backend):
+    # a meta tensor has no data to launch a kernel on (issue 12: "Cannot copy out of meta
+    # tensor" on the Triton path): the PyTorch path propagates its shape and dtype
+    x = torch.empty(8, 1, device="meta")
+    out = generator_loss(x)
+    real, fake = discriminator_loss(x, x, loss="hinge", reduction="none")
+    assert out.device.type == "meta" and out.shape == () and out.dtype == torch.float32
+    assert real.shape == fake.shape == (8, 1) and real.device.type == "meta"
+
+
 def test_fp16_gradient_survives_a_large_grad_output(device, backend):
     """mean-scaled fp16 gradients (≈ 1e-9 here) underflow fp16; a GradScaler-sized grad_output
     must scale the fp32 value before the final rounding."""

@@ -270,6 +270,67 @@ def test_bad_input(bad, exc, msg):
         bad()
 
 
+def test_set_state_errors_name_the_problem():
+    g = fastgan.Generator(4)
+    state = g.get_state()
+    with pytest.raises(ValueError, match=r"shape \(16,\).*got dtype torch.uint8 and shape \(4, 4\)"):
+        g.set_state(state.reshape(4, 4))  # issue 12: "'list' object cannot be interpreted ..."
+    with pytest.raises(ValueError, match="got dtype torch.int64 and shape"):
+        g.set_state(state.long())
+    with pytest.raises(TypeError, match="state must be a uint8 tensor .* got bytes"):
+        g.set_state(bytes(16))
+    with pytest.raises(ValueError, match="state is a meta tensor.*not supported"):
+        g.set_state(torch.empty(16, dtype=torch.uint8, device="meta"))
+    assert torch.equal(g.get_state(), state)  # untouched by the failed calls
+
+
+def test_fill_kinds_match_the_extension():
+    from fastgan import _C
+    from fastgan._codes import FillKind
+
+    assert {k.name: int(k) for k in FillKind} == {
+        "BITS": _C.FILL_BITS, "UNIFORM_F32": _C.FILL_UNIFORM_F32, "UNIFORM_F64": _C.FILL_UNIFORM_F64,
+        "NORMAL_F32": _C.FILL_NORMAL_F32, "NORMAL_F64": _C.FILL_NORMAL_F64}
+
+
+@pytest.mark.interpreter
+def test_interpreter_launches_from_four_threads():
+    """Triton's interpreter is not thread-safe (issue 12: InterpreterError from concurrent
+    launches); fastgan serialises interpreted launches, so four threads drawing, sampling and
+    taking losses at once all succeed and give the single-threaded results."""
+    import fastgan.sample as fs
+    from fastgan.losses import generator_loss
+
+    logits = torch.randn(300)
+
+    def work(i):
+        with fastgan.backend("triton"):
+            return (fastgan.rand(1000, generator=fastgan.Generator(i)),
+                    fs.normal(2, 300, generator=fastgan.Generator(i)),
+                    fs.categorical(torch.ones(2, 5), 200, generator=fastgan.Generator(i)),
+                    generator_loss(logits))
+
+    barrier = threading.Barrier(4)
+    results, errors = [None] * 4, []
+
+    def run(i):
+        barrier.wait()  # start together
+        try:
+            results[i] = work(i)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+    for i in range(4):
+        for got, expected in zip(results[i], work(i)):
+            assert torch.equal(got, expected)
+
+
 def test_inplace_fills_match_functional():
     g = fastgan.Generator(8)
     t = poison(torch.empty(3, 7))

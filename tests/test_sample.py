@@ -18,6 +18,7 @@ from scipy import special, stats
 
 import fastgan
 import fastgan.sample as fs
+from fastgan._codes import TabulatedMode
 from fastgan.reference import sample as ref
 from fastgan.reference import uniform_from_bits_reference
 
@@ -161,7 +162,7 @@ def _probe(family_or_mode, bits, table, tabulated=False, support=None):
     block = triton.next_power_of_2(nb)
     if not tabulated:
         out = torch.full((1, nb), float("nan"), dtype=torch.float64)
-        _probe_param[(1,)](out, b, table, nb, nb, 1, FAMILY=family_or_mode, W=table.shape[1], BLOCK=block)
+        _probe_param[(1,)](out, b, table, nb, nb, 1, FAMILY=int(family_or_mode), W=table.shape[1], BLOCK=block)
         return out
     k = table.shape[1]
     out = torch.full((1, nb), -7, dtype=torch.int64 if family_or_mode == 0 else torch.float64)
@@ -170,7 +171,7 @@ def _probe(family_or_mode, bits, table, tabulated=False, support=None):
     zero = torch.zeros(1, dtype=torch.int64)
     sup = support if support is not None else table
     _probe_tab[(1,)](out, b, table, sup, zero, torch.full((1,), k), zero, nb, nb, 1,
-                    max(k - 1, 0).bit_length(), MODE=family_or_mode, BLOCK=block)
+                    max(k - 1, 0).bit_length(), MODE=int(family_or_mode), BLOCK=block)
     return out
 
 
@@ -197,6 +198,9 @@ def test_uniform_map_edges():
     ("normal", [0.0, 1e-300, -math.inf, math.inf]), ("exponential", [1e-300]), ("exponential", [1e300]),
     ("laplace", [0.0, 1e-300]), ("logistic", [-1e300, 1e300]), ("cauchy", [0.0, 1e300]), ("cauchy", [0.0, 1e-300]),
     ("uniform", [-1e307, 1e307]),
+    # far tails (the bound-relative inversion): two-sided, one-sided, below the mean, scaled
+    ("normal", [0.0, 1.0, 999.0, 1000.0]), ("normal", [0.0, 1.0, 1e5, math.inf]),
+    ("normal", [3.0, 2.0, -math.inf, 3.0 - 2.0 * 500.0]), ("normal", [0.0, 1.0, 30.0, 30.0 + 1e-9]),
 ])
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # numpy, before the saturation
 def test_kernel_inverse_at_edge_uniforms(family, params, triton_backend):
@@ -222,12 +226,12 @@ def test_kernel_search_at_edge_uniforms(triton_backend):
     u = torch.from_numpy(uniform_from_bits_reference(np.array(EDGE_BITS, dtype=np.uint32))).reshape(1, -1)
     # trailing and leading zero-weight bins: the largest u must still land on the last positive bin
     w = torch.tensor([[0.0, 1.0, 0.0, 2.0, 0.0, 0.0]])
-    idx = _probe(0, EDGE_BITS, categorical_table(w).reshape(1, -1), tabulated=True)
+    idx = _probe(TabulatedMode.CATEGORICAL, EDGE_BITS, categorical_table(w).reshape(1, -1), tabulated=True)
     assert torch.equal(idx, ref.categorical_icdf(u, w))
     assert set(idx.flatten().tolist()) <= {1, 3} and idx[0, 7] == 3 and idx[0, 0] == 1
     cdf = torch.tensor([[0.25, 0.25, 0.5, 1.0, 1.0]], dtype=torch.float64)
     sup = torch.tensor([-2.0, -1.0, 0.0, 5.0, 6.0], dtype=torch.float64)
-    x = _probe(1, EDGE_BITS, cdf, tabulated=True, support=sup)
+    x = _probe(TabulatedMode.INVERSE_CDF, EDGE_BITS, cdf, tabulated=True, support=sup)
     assert torch.allclose(x, ref.tabulated_icdf(u, cdf, sup), rtol=1e-15, atol=0)
     assert x[0, 0] == -2.0 and x.max() < 5.0  # the atom at x[0]; u < 1 never reaches the flat top
 
@@ -290,6 +294,80 @@ def test_truncated_normal_kstest_kernel(triton_backend, device):
         assert stats.kstest(x[r].numpy(), stats.truncnorm(lo, hi).cdf).pvalue > KS_P
 
 
+# Far tails (issue 12): rows (mean, std, a, b) whose nearer bound is 8σ … 1e5σ out, one-sided and
+# two-sided, above and below the mean; all in one call, so the kernel's blocks mix far-tail rows
+# with ordinary ones (rows of n samples straddle its programs).
+FAR_ROWS = [(0.0, 1.0, 8.0, 9.0), (0.0, 1.0, 300.0, 301.0), (0.0, 1.0, 500.0, 501.0),
+            (0.0, 1.0, 999.0, 1000.0), (0.0, 1.0, -1000.0, -999.0), (0.0, 1.0, 1e5, 1e5 + 1.0),
+            (0.0, 1.0, 1000.0, math.inf), (0.0, 1.0, -math.inf, -300.0), (-5.0, 0.5, 195.0, math.inf),
+            (0.0, 1.0, -1.0, 2.0)]
+
+
+def truncnorm_cdf(x: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    """The CDF of N(0, 1) truncated to [α, β] at standardised x, float64, from differences of
+    scipy's log Φ taken on the side of the nearer bound (no 1 - tiny cancellation)."""
+    x = np.clip(x, alpha, beta)
+    if alpha >= 0:  # upper tail: 1 - Φ(-x)/Φ(-α), normalised
+        la = special.log_ndtr(-alpha)
+        return -np.expm1(special.log_ndtr(-x) - la) / -np.expm1(special.log_ndtr(-beta) - la)
+    if beta <= 0:  # lower tail: (Φ(x) - Φ(α)) / (Φ(β) - Φ(α)) over Φ(β)
+        lb = special.log_ndtr(beta)
+        r = np.exp(special.log_ndtr(alpha) - lb)
+        return (np.exp(special.log_ndtr(x) - lb) - r) / (1.0 - r)
+    return stats.truncnorm(alpha, beta).cdf(x)
+
+
+def _pit_interval(x: torch.Tensor, mean, std, alpha, beta):
+    """[F(lo), F(hi)] with [lo, hi] the reals that round to each sample in its dtype (a point for
+    float64 samples): the exact probability-integral transform of a rounded sample."""
+    v = x.double().numpy()
+    if x.dtype == torch.float64:
+        lo = hi = v
+    else:
+        x32 = x.numpy()
+        lo = (v + np.nextafter(x32, np.float32(-np.inf)).astype(np.float64)) / 2
+        hi = (v + np.nextafter(x32, np.float32(np.inf)).astype(np.float64)) / 2
+    return (truncnorm_cdf((lo - mean) / std, alpha, beta), truncnorm_cdf((hi - mean) / std, alpha, beta))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_truncated_normal_far_tails(backend, dtype):
+    # Each sample is F⁻¹(p) of its own uniform p (fastgan.rand on the same generator state),
+    # so F(sample) = p to within the float64 CDF's own error (~A²·ulp: log Φ(-A) ~ -A²/2)
+    # and, for float32 samples, the rounding interval; and the PITs pass a KS test.
+    n = 2000 if backend == "torch" else 150
+    cols = [torch.tensor(c, dtype=torch.float64) for c in zip(*FAR_ROWS)]
+    with fastgan.backend(backend):
+        x = fs.truncated_normal(len(FAR_ROWS), n, mean=cols[0], std=cols[1], a=cols[2], b=cols[3],
+                                generator=gen(21), dtype=dtype)
+    p = torch.clamp(fastgan.rand(len(FAR_ROWS), n, generator=gen(21), dtype=torch.float64),
+                    min=ref.P_MIN).numpy()
+    rng = np.random.default_rng(0)
+    for r, (mean, std, a, b) in enumerate(FAR_ROWS):
+        alpha, beta = (a - mean) / std, (b - mean) / std
+        assert (x[r] >= a).all() and (x[r] <= b).all(), FAR_ROWS[r]
+        f_lo, f_hi = _pit_interval(x[r], mean, std, alpha, beta)
+        tol = 1e-9 + 1e-15 * min(abs(alpha), abs(beta)) ** 2
+        assert (f_lo - tol <= p[r]).all() and (p[r] <= f_hi + tol).all(), \
+            (FAR_ROWS[r], float(np.maximum(f_lo - p[r], p[r] - f_hi).max()))
+        pit = f_lo + rng.random(n) * (f_hi - f_lo)  # randomised PIT: uniform for a rounded law
+        assert stats.kstest(pit, "uniform").pvalue > KS_P, FAR_ROWS[r]
+
+
+def test_tail_offset_solves_the_tail_equation():
+    # Φ(-(A + δ)) = Φ(-A)·e^(-E), checked in log space with scipy's log Φ
+    a = torch.tensor([30.0, 31.5, 100.0, 999.0, 1e4, 1e5], dtype=torch.float64)[:, None]
+    e = torch.tensor([1e-12, 1e-6, 0.1, 1.0, 5.0, 22.0], dtype=torch.float64)[None, :]
+    d = ref.tail_offset(a, e)
+    assert (d > 0).all()
+    lhs = special.log_ndtr(-(a + d).numpy()) - special.log_ndtr(-a.numpy())
+    assert np.allclose(lhs, -e.numpy(), rtol=1e-9, atol=1e-15 * (a.numpy() ** 2)), lhs + e.numpy()
+    # the bounds the API accepts: a standardised bound up to Z_MAX = 1e30 (δ ≈ E/A)
+    big = ref.tail_offset(torch.tensor([1e15, 1e30], dtype=torch.float64), torch.tensor([3.0, 3.0]))
+    assert torch.allclose(big, 3.0 / torch.tensor([1e15, 1e30], dtype=torch.float64), rtol=1e-12)
+
+
 @pytest.mark.parametrize("name,call,dist", [
     ("normal", lambda g: fs.normal(20000, mean=1.5, std=2.0, generator=g), stats.norm(1.5, 2.0)),
     ("normal_truncation", lambda g: fs.normal(20000, truncation=0.5, generator=g), stats.truncnorm(-0.5, 0.5)),
@@ -345,6 +423,34 @@ def test_categorical_chisquare(backend, device):
 
 
 # ------------------------------------------------------------------------ ragged and tabulated
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_categorical_all_zero_row_without_validation_gives_minus_one(backend):
+    # validate=True rejects a row without positive weight; validate=False gives -1 for it on
+    # every path (issue 12: the CPU path gave K, out of range, the kernel K - 1)
+    w = torch.tensor([[1.0, 0.0, 3.0], [0.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
+    with fastgan.backend(backend):
+        idx = fs.categorical(w, 50, generator=gen(4), validate=False)
+        ragged = fs.categorical([torch.ones(2), torch.zeros(5)], 9, generator=gen(4), validate=False)
+    assert (idx[1] == -1).all() and (idx[2] == 1).all() and set(idx[0].tolist()) <= {0, 2}
+    assert torch.equal(idx, ref.categorical(w, 50, generator=gen(4)))
+    assert (ragged[1] == -1).all() and set(ragged[0].tolist()) <= {0, 1}
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_zero_rows(backend):
+    # (0, K) tables give (0, n) samples like categorical does (issue 12: aminmax raised)
+    g = gen(2)
+    with fastgan.backend(backend):
+        x = fs.inverse_cdf(torch.zeros(0, 3), 5, generator=g)
+        y = fs.inverse_cdf(torch.zeros(0, 3, dtype=torch.float64), 5, support=torch.arange(3.0),
+                           generator=g)
+        z = fs.inverse_cdf(torch.zeros(0, 3), 5, support=torch.zeros(0, 3), generator=g)
+        idx = fs.categorical(torch.zeros(0, 3), 5, generator=g)
+    assert x.shape == y.shape == z.shape == idx.shape == (0, 5)
+    assert x.dtype == torch.float32 and y.dtype == torch.float64 and idx.dtype == torch.int64
+    assert g.get_offset() == 0
+
+
 def test_tabulated_triton_equals_cpu_bitwise(triton_backend, device):
     # the kernels on `device` (compiled on a GPU), the PyTorch path on the CPU
     w = torch.rand(R, 13) * (torch.rand(R, 13) > 0.3)
@@ -521,6 +627,69 @@ def test_categorical_property(w):
         t[-1] = 1.0
     idx = fs.categorical(t, 64, generator=gen(8))
     assert (t[idx] > 0).all() and torch.equal(idx, ref.categorical(t, 64, generator=gen(8)))
+
+
+def test_numpy_scalars_are_accepted():
+    # numpy scalars are numbers like Python's (issue 12): seeds, offsets, sizes, parameters, n
+    g = fastgan.Generator(np.int64(5)).set_offset(np.uint64(3))
+    assert g.initial_seed() == 5 and g.get_offset() == 3
+    x = fs.normal(np.int64(4), np.int32(3), mean=np.float32(1.0), std=np.float64(2.0), generator=g)
+    assert torch.equal(x, fs.normal(4, 3, mean=1.0, std=2.0, generator=gen(5, 3)))
+    t = fs.truncated_normal(5, a=np.float64(300.0), b=np.inf, generator=gen(1))
+    assert torch.equal(t, fs.truncated_normal(5, a=300.0, b=math.inf, generator=gen(1)))
+    idx = fs.categorical(torch.ones(3), np.int64(6), generator=gen(1))
+    assert torch.equal(idx, fs.categorical(torch.ones(3), 6, generator=gen(1)))
+    assert fs.latent(np.int64(2), np.int64(3)).shape == (2, 3)
+    fastgan.manual_seed(np.int64(9))
+    assert torch.equal(fastgan.rand(np.int64(4)), fastgan.rand(4, generator=fastgan.Generator(9)))
+
+
+META = [
+    (lambda g: fs.normal(3, mean=torch.zeros(3, device="meta"), generator=g), "mean is a meta tensor"),
+    (lambda g: fs.truncated_normal(2, 3, a=0.0, b=torch.ones(2, device="meta"), generator=g),
+     "b is a meta tensor"),
+    (lambda g: fs.normal(3, device="meta", generator=g), "device is meta"),
+    (lambda g: fs.categorical(torch.ones(3, device="meta"), 3, generator=g), "weights is a meta tensor"),
+    (lambda g: fs.categorical([torch.ones(2), torch.ones(3, device="meta")], 3, generator=g),
+     r"weights\[1\] is a meta tensor"),
+    (lambda g: fs.inverse_cdf(torch.ones(3, device="meta"), 3, generator=g), "cdf is a meta tensor"),
+    (lambda g: fs.inverse_cdf(torch.tensor([0.5, 1.0]), 3, support=torch.zeros(2, device="meta"),
+                              generator=g), "support is a meta tensor"),
+]
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+@pytest.mark.parametrize("call,match", META, ids=[f"meta{i}" for i in range(len(META))])
+def test_meta_tensors_are_rejected_clearly(call, match, backend):
+    g = gen(1, 7)
+    with fastgan.backend(backend), pytest.raises(ValueError, match=match + ".*not supported"):
+        call(g)
+    assert g.get_offset() == 7
+
+
+FAILING_DRAWS = [
+    lambda g: fs.normal(3, std=-1.0, generator=g),
+    lambda g: fs.normal(3, std=torch.tensor([1.0, -1.0, 1.0]), generator=g),
+    lambda g: fs.uniform(3, low=2.0, high=1.0, generator=g),
+    lambda g: fs.normal(3, device="meta", generator=g),
+    lambda g: fs.categorical(torch.tensor([[1.0, -1.0]]), 3, generator=g),
+    lambda g: fs.inverse_cdf(torch.tensor([[0.5, 0.4, 1.0]]), 3, generator=g),
+    lambda g: fs.normal(3, dtype=torch.int32, generator=g),
+    lambda g: fastgan.rand(3, device="meta", generator=g),
+    lambda g: fastgan.randn(2, 2, device="meta", generator=g),
+    lambda g: fastgan.random.randbits(4, device="meta", generator=g),
+    lambda g: fastgan.random.uniform_(torch.empty(4, device="meta"), generator=g),
+]
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+@pytest.mark.parametrize("call", FAILING_DRAWS, ids=[f"draw{i}" for i in range(len(FAILING_DRAWS))])
+def test_a_draw_that_fails_validation_leaves_the_generator_alone(call, backend):
+    # issue 12: counters were reserved before the device was checked
+    g = gen(3, 11)
+    with fastgan.backend(backend), pytest.raises((ValueError, TypeError)):
+        call(g)
+    assert g.get_offset() == 11
 
 
 # ---------------------------------------------------------------------------------- bad input

@@ -16,7 +16,8 @@ equivalent ``torch.autograd.Function`` with less dispatch overhead.
 
 Backends: CUDA tensors run the Triton kernels of ``fastgan.kernels.gan_loss``; CPU tensors run
 the same math in PyTorch unless the Triton backend is forced (then the kernels run in Triton's
-interpreter). float64 logits always take the PyTorch path (the kernels compute in fp32).
+interpreter). float64 logits always take the PyTorch path (the kernels compute in fp32), and so
+do meta tensors (which have shapes but no data: the result is a meta tensor of the right shape).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ import torch
 from .. import _backend
 from .._backend import cdiv, next_pow2
 from .._checks import same_dtype_and_device
+from .._codes import LossPart
 
 __all__ = ["discriminator_loss", "generator_loss", "LOSSES", "REDUCTIONS"]
 
@@ -34,8 +36,8 @@ LOSSES = ("bce", "hinge", "wasserstein")
 REDUCTIONS = ("mean", "sum", "none")
 _DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 
-# Part kinds, as kernels/gan_loss.py PART_*: f(l) of one logits tensor.
-_BCE, _HINGE_POS, _HINGE_NEG, _LINEAR = 0, 1, 2, 3
+# Part kinds (fastgan._codes.LossPart, the kernels' PART_*): f(l) of one logits tensor.
+_BCE, _HINGE_POS, _HINGE_NEG, _LINEAR = LossPart.BCE, LossPart.HINGE_POS, LossPart.HINGE_NEG, LossPart.LINEAR
 
 # Launch shapes: ``block`` elements per tile; up to ``single_max`` elements per tensor go to one
 # program that loops over the tiles and writes the final loss (a single launch, for the small
@@ -151,11 +153,13 @@ def _torch_part(x: torch.Tensor, kind: int, label: float, coef: float, need_grad
     elif kind == _HINGE_POS:
         f = (1 - x).clamp_min_(0)
         if need_grad:
-            g = torch.where(x < 1, -coef, 0.0).to(x.dtype)
+            # the coefficient as a tensor of x's dtype: a Python scalar would make torch.where
+            # build the gradient in the default dtype (float32) and round a float64 -1/3
+            g = torch.where(x < 1, x.new_full((), -coef), 0.0)
     elif kind == _HINGE_NEG:
         f = (1 + x).clamp_min_(0)
         if need_grad:
-            g = torch.where(x > -1, coef, 0.0).to(x.dtype)
+            g = torch.where(x > -1, x.new_full((), coef), 0.0)
     else:
         f = x
         if need_grad:
@@ -172,7 +176,9 @@ def _torch_forward(parts, reduction):
         if reduction == "none":
             outs.append((f if sign == 1.0 else -f).to(x.dtype).contiguous())
         else:
-            term = f.sum() * coef
+            # A mean scales before it sums, as the kernels do: Σ f/n stays within the range of
+            # f, where (Σ f)/n overflows for logits near the float32 maximum.
+            term = (f * coef).sum() if reduction == "mean" else f.sum() * coef
             total = term if total is None else total + term
         gdt = _grad_dtype(x.dtype)
         grads.append(g.to(gdt).contiguous() if need_grad else x.new_empty((0,), dtype=gdt))
@@ -224,14 +230,14 @@ def _triton_forward(parts, reduction):
         args.append(dict(x=x, g=g if need_grad else x, l=loss_buf, n=x.numel(), sizes=sizes,
                          strides=strides, label=float(label),
                          coef=float(_coef(sign, x.numel(), reduction))))
-        flags[f"KIND_{slot}"] = kind
+        flags[f"KIND_{slot}"] = int(kind)
         flags[f"CONTIG_{slot}"] = contig
         flags[f"GRAD_{slot}"] = need_grad
     has_b = len(parts) == 2
     a = args[0]
     b = args[1] if has_b else dict(a, g=a["x"])
     if not has_b:
-        flags.update(KIND_B=_LINEAR, CONTIG_B=True, GRAD_B=False)
+        flags.update(KIND_B=int(_LINEAR), CONTIG_B=True, GRAD_B=False)
 
     dtype = x_a.dtype
     if reduction == "none":
@@ -243,18 +249,21 @@ def _triton_forward(parts, reduction):
         out_ptr = _alloc((grid,), dtype=torch.float32, device=x_a.device)
         out = _alloc((), dtype=dtype, device=x_a.device)
 
-    with _backend.on_device(x_a):
+    layout = {}
+    for slot, d in (("a", a), ("b", b)):
+        layout.update({f"{slot}_s{i + 1}": v for i, v in enumerate(d["sizes"])})
+        layout.update({f"{slot}_t{i}": v for i, v in enumerate(d["strides"])})
+    with _backend.on_device(x_a), _backend.launch_guard(x_a):
         _k.gan_loss_fwd_kernel[(grid,)](
             a["x"], b["x"], a["g"], b["g"], a["l"], b["l"], out_ptr,
-            a["n"], b["n"],
-            *a["sizes"], *a["strides"], *b["sizes"], *b["strides"],
-            a["label"], b["label"], a["coef"], b["coef"],
+            n_a=a["n"], n_b=b["n"], **layout,
+            label_a=a["label"], label_b=b["label"], coef_a=a["coef"], coef_b=b["coef"],
             HAS_B=has_b, STORE_LOSS=reduction == "none", BLOCK=block, TILES=tiles,
             num_warps=cfg["warps"], **flags,
         )
         if out is not None and grid > 1:
             sum_block = min(next_pow2(grid), cfg["sum_block"])
-            _k.sum_partials_kernel[(1,)](out_ptr, out, grid, BLOCK=sum_block,
+            _k.sum_partials_kernel[(1,)](out_ptr, out, n=grid, BLOCK=sum_block,
                                          ITERS=next_pow2(cdiv(grid, sum_block)),
                                          num_warps=cfg["warps"])
     if out is not None:
@@ -268,7 +277,9 @@ def _pow2_floor(v: int) -> int:
 
 def _forward(parts, reduction):
     x = parts[0][0]
-    if x.dtype != torch.float64 and _backend.use_triton(x.device):
+    # Meta tensors (shapes only) take the PyTorch path on every backend: it propagates the
+    # shapes and dtypes, where a kernel launch would need data.
+    if x.dtype != torch.float64 and x.device.type != "meta" and _backend.use_triton(x.device):
         return _triton_forward(parts, reduction)
     return _torch_forward(parts, reduction)
 

@@ -7,7 +7,11 @@ arguments, reserve counters on the generator and call them:
   an (R, n) sample, row r from the family's F⁻¹ with the float64 parameters ``rows[r]``.
 - ``fastgan::sample_tabulated(table, support, row_start, row_len, sup_start, mode, n, steps,
   seed_lo, seed_hi, off_lo, off_hi, dtype)``: binary search in ragged cumulative tables
-  (mode 0: categorical indices; mode 1: piecewise-linear inverse CDF).
+  (``TabulatedMode.CATEGORICAL``: indices, -1 for a row of total weight 0;
+  ``TabulatedMode.INVERSE_CDF``: piecewise-linear inverse CDF).
+
+Family and mode codes are the ``IntEnum`` s of :mod:`fastgan._codes` (``SamplerFamily``,
+``TabulatedMode``); the ops take them as ints.
 
 Seeds and offsets travel as int32 bit patterns (``fastgan.random._split``), so the ops are pure
 functions of their inputs. Backends: CUDA tensors (and CPU tensors when the Triton backend is
@@ -21,6 +25,7 @@ import torch
 
 from .. import _backend
 from .._backend import cdiv
+from .._codes import SamplerFamily, TabulatedMode
 from .. import random as _random
 from ..reference import sample as _ref
 
@@ -29,17 +34,16 @@ __all__ = ["FAMILIES", "ROW_WIDTH", "sample_parametric", "sample_tabulated", "pa
 
 #: family name -> (kernel code, parameter names in row order)
 FAMILIES = {
-    "uniform": (0, ("low", "high")),
-    "exponential": (1, ("rate",)),
-    "laplace": (2, ("loc", "scale")),
-    "logistic": (3, ("loc", "scale")),
-    "cauchy": (4, ("loc", "scale")),
-    "normal": (5, ("mean", "std", "a", "b")),
+    "uniform": (SamplerFamily.UNIFORM, ("low", "high")),
+    "exponential": (SamplerFamily.EXPONENTIAL, ("rate",)),
+    "laplace": (SamplerFamily.LAPLACE, ("loc", "scale")),
+    "logistic": (SamplerFamily.LOGISTIC, ("loc", "scale")),
+    "cauchy": (SamplerFamily.CAUCHY, ("loc", "scale")),
+    "normal": (SamplerFamily.NORMAL, ("mean", "std", "a", "b")),
 }
-_CODE_TO_NAME = {code: name for name, (code, _) in FAMILIES.items()}
 #: columns of the parameter rows (the normal family's 4 parameters + 8 derived constants)
 ROW_WIDTH = 12
-MODE_CATEGORICAL, MODE_INVERSE_CDF = 0, 1
+MODE_CATEGORICAL, MODE_INVERSE_CDF = TabulatedMode.CATEGORICAL, TabulatedMode.INVERSE_CDF
 
 # Counters per program: 256 (1024 samples) on a GPU, small in the interpreter so tests with a few
 # hundred samples still span several programs.
@@ -87,13 +91,15 @@ def _saturated(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return x.clamp_(-m, m)
 
 
+_ICDF = {SamplerFamily.UNIFORM: _ref.uniform_icdf, SamplerFamily.EXPONENTIAL: _ref.exponential_icdf,
+         SamplerFamily.LAPLACE: _ref.laplace_icdf, SamplerFamily.LOGISTIC: _ref.logistic_icdf,
+         SamplerFamily.CAUCHY: _ref.cauchy_icdf, SamplerFamily.NORMAL: _ref.truncated_normal_icdf}
+
+
 def _parametric_torch(rows, family, u):
-    name = _CODE_TO_NAME[family]
-    params = [rows[:, i:i + 1] for i in range(len(FAMILIES[name][1]))]
-    icdf = {"uniform": _ref.uniform_icdf, "exponential": _ref.exponential_icdf,
-            "laplace": _ref.laplace_icdf, "logistic": _ref.logistic_icdf,
-            "cauchy": _ref.cauchy_icdf, "normal": _ref.truncated_normal_icdf}[name]
-    return icdf(u, *params)
+    family = SamplerFamily(family)
+    params = [rows[:, i:i + 1] for i in range(len(FAMILIES[family.label][1]))]
+    return _ICDF[family](u, *params)
 
 
 @torch.library.custom_op("fastgan::sample_parametric", mutates_args=())
@@ -110,9 +116,10 @@ def sample_parametric(rows: torch.Tensor, family: int, n: int, seed_lo: int, see
         total = r * n
         block = _block(rows.device)
         grid = (cdiv(-(-total // 4), block),)
-        with _backend.on_device(out):
-            parametric_kernel[grid](out, rows.contiguous(), total, n, r, seed_lo, seed_hi, off_lo,
-                                    off_hi, FAMILY=family, W=rows.shape[1], BLOCK=block)
+        with _backend.on_device(out), _backend.launch_guard(out):
+            parametric_kernel[grid](out, rows.contiguous(), N=total, n=n, R=r,
+                                    seed_lo=seed_lo, seed_hi=seed_hi, off_lo=off_lo, off_hi=off_hi,
+                                    FAMILY=int(family), W=rows.shape[1], BLOCK=block)
         return out
     u = _host_uniforms(r, n, rows.device, seed_lo, seed_hi, off_lo, off_hi)
     return out.copy_(_saturated(_parametric_torch(rows, family, u), dtype))
@@ -158,9 +165,11 @@ def sample_tabulated(table: torch.Tensor, support: torch.Tensor, row_start: torc
         total = r * n
         block = _block(table.device)
         grid = (cdiv(-(-total // 4), block),)
-        with _backend.on_device(out):
-            tabulated_kernel[grid](out, table, support, row_start, row_len, sup_start, total, n, r,
-                                   steps, seed_lo, seed_hi, off_lo, off_hi, MODE=mode, BLOCK=block)
+        with _backend.on_device(out), _backend.launch_guard(out):
+            tabulated_kernel[grid](out, table, support, row_start, row_len, sup_start,
+                                   N=total, n=n, R=r, steps=steps,
+                                   seed_lo=seed_lo, seed_hi=seed_hi, off_lo=off_lo, off_hi=off_hi,
+                                   MODE=int(mode), BLOCK=block)
         return out
     u = _host_uniforms(r, n, table.device, seed_lo, seed_hi, off_lo, off_hi)
     k = int(row_len[0])
@@ -175,8 +184,8 @@ def sample_tabulated(table: torch.Tensor, support: torch.Tensor, row_start: torc
         kmax = 1 << steps  # ≥ every row length; the padding repeats each row's last entry
         c = _dense(table, row_start, row_len, kmax)
         x = _dense(support, sup_start, row_len, kmax)
-    if mode == MODE_CATEGORICAL:
-        return out.copy_(_ref._search(u, c.double()))
+    if mode == TabulatedMode.CATEGORICAL:
+        return out.copy_(_ref.categorical_search(u, c.double()))
     return out.copy_(_saturated(_ref.tabulated_icdf(u, c, x), dtype))
 
 

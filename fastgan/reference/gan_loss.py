@@ -31,7 +31,8 @@ def _bce(logits, label):
 
 def _reduce(t: torch.Tensor, reduction: str) -> torch.Tensor:
     if reduction == "mean":
-        return t.mean()
+        # Σ t/n rather than t.mean() (= (Σ t)/n), which overflows near the dtype's maximum
+        return (t / t.numel()).sum()
     if reduction == "sum":
         return t.sum()
     if reduction == "none":

@@ -30,9 +30,9 @@ import math
 import torch
 
 __all__ = [
-    "P_MIN", "Z_MAX", "saturate", "ndtri_log", "weight_counts", "normal_row_constants",
+    "P_MIN", "Z_MAX", "TAIL_Z", "saturate", "ndtri_log", "tail_offset", "weight_counts", "normal_row_constants",
     "uniform_icdf", "exponential_icdf", "laplace_icdf", "logistic_icdf", "cauchy_icdf",
-    "normal_icdf", "truncated_normal_icdf", "categorical_icdf", "tabulated_icdf",
+    "normal_icdf", "truncated_normal_icdf", "categorical_search", "categorical_icdf", "tabulated_icdf",
     "inverse_cdf", "categorical", "normal", "truncated_normal", "exponential", "laplace",
     "logistic", "cauchy", "uniform", "latent",
 ]
@@ -41,6 +41,14 @@ __all__ = [
 P_MIN = 2.0 ** -32
 #: Standardised truncation bounds are clamped to ±Z_MAX (±inf and overflowing bounds included).
 Z_MAX = 1e30
+#: A row whose nearer standardised bound lies beyond ±TAIL_Z is inverted by :func:`tail_offset`
+#: (AS 241 is accurate to ~1e-16 only up to |z| ≈ 38; beyond TAIL_Z + 1 no sample reaches it).
+TAIL_Z = 30.0
+# M(x) = x·Φ(-x)/φ(x) = 1 - x⁻² + 3x⁻⁴ - 15x⁻⁶ + ... (asymptotic; (-1)^k (2k-1)!! / x^(2k)).
+# Eight terms: the first one left out is below 1e-19 for x ≥ TAIL_Z.
+_MILLS = (-1.0, 3.0, -15.0, 105.0, -945.0, 10395.0, -135135.0, 2027025.0)
+#: Newton steps of :func:`tail_offset` (each squares the relative error, which starts ≤ 1/A²).
+TAIL_NEWTON = 3
 
 # Wichura (1988), Algorithm AS 241 (PPND16): Φ⁻¹ to about 1e-16 relative error. Coefficients of
 # the numerator / denominator polynomials, constant term first.
@@ -115,6 +123,45 @@ def ndtri_log(logp: torch.Tensor, p: torch.Tensor | None = None) -> torch.Tensor
         z[far] = _rational(_E, _F, s[far] - 5.0).neg_()
         out[it] = z
     return out.reshape(shape)
+
+
+def _mills_m1(x: torch.Tensor) -> torch.Tensor:
+    """M(x) - 1 for x ≥ TAIL_Z, M(x) = x·Φ(-x)/φ(x) (asymptotic series in w = 1/x², Horner)."""
+    w = x.reciprocal().square_()
+    acc = torch.full_like(w, _MILLS[-1])
+    for c in _MILLS[-2::-1]:
+        acc.mul_(w).add_(c)
+    return acc.mul_(w)
+
+
+def tail_offset(anchor: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+    """δ ≥ 0 with Φ(-(A + δ)) = Φ(-A)·exp(-E): the far-tail inversion, float64, A ≥ TAIL_Z.
+
+    Beyond a standardised bound A the normal's tail is exponentially steep, so a sample is
+    A + δ with δ of order E/A: AS 241 applied to log Φ(-A) - E (whose magnitude is ~A²/2)
+    would lose δ to rounding (its rational approximations also stop at |z| ≈ 38). Instead,
+    with Φ(-x) = φ(x)·M(x)/x and M the Mills-ratio factor above, the equation
+    log Φ(-x) - log Φ(-A) = -E at x = A + δ is, without any large term cancelling,
+
+        h(δ) = δ·(A + δ/2) + log1p(δ/A) - [log M(A + δ) - log M(A)] - E = 0.
+
+    Start from the root of the leading term, δ₀ = 2E / (A + sqrt(A² + 2E)) (x₀ = sqrt(A² + 2E),
+    the classical tail inversion), then Newton steps δ ← δ - h(δ)/h'(δ) with the exact
+    derivative h'(δ) = x/M(x) = φ(x)/Φ(-x) (the inverse Mills ratio). h is increasing and
+    convex and h(δ₀) ≥ 0, so the steps approach the root from above; δ₀ is within a relative
+    1/A² ≤ 1e-3 of it and TAIL_NEWTON = 3 steps reach float64 rounding. Valid for
+    A in [TAIL_Z, Z_MAX] and every E ≥ 0; elementwise on broadcastable float64 tensors.
+    """
+    a = anchor.double()
+    e = e.double()
+    d = e * 2.0 / (a + torch.sqrt(a * a + 2.0 * e))
+    log_ma = torch.log1p(_mills_m1(a))
+    for _ in range(TAIL_NEWTON):
+        x = a + d
+        mx = _mills_m1(x)
+        h = d * (a + 0.5 * d) + torch.log1p(d / a) - (torch.log1p(mx) - log_ma) - e
+        d = d - h * (1.0 + mx) / x
+    return d.clamp_(min=0.0)
 
 
 def _pow2(k: torch.Tensor) -> torch.Tensor:
@@ -234,6 +281,9 @@ def truncated_normal_icdf(u, mean=0.0, std=1.0, a=-math.inf, b=math.inf):
     (log Φ(·) + log t, Φ(·)·t), so AS 241 only ever sees probabilities ≤ ~1/2 and no 1 - P
     cancellation happens (the erfinv tail failure of pytorch#145498); z = Φ⁻¹(P) or -Φ⁻¹(Q).
     z is clamped to [α, β], x = μ + σ z is clamped to [a, b]: a = b (finite) gives x = a.
+    Rows whose nearer bound lies beyond TAIL_Z (α ≥ 30 or β ≤ -30) take x = a + σδ
+    (b - σδ below the mean) with δ = :func:`tail_offset` (α, -log t_hi) (resp. (-β, -log t_lo)):
+    there z itself would need a relative accuracy finer than 1/α², which AS 241 lacks.
     With a = -inf, b = inf this is the plain normal quantile. The kernel evaluates exactly these
     steps (its results agree to a few float64 ulp: transcendental functions differ).
     """
@@ -253,10 +303,21 @@ def truncated_normal_icdf(u, mean=0.0, std=1.0, a=-math.inf, b=math.inf):
     lower = (t_lo * phi_lo) <= (t_hi * phi_hi)
     t = torch.where(lower, t_lo, t_hi)
     del t_lo, t_hi
-    z = ndtri_log(torch.where(lower, log_lo, log_hi) + torch.log(t), t.mul_(torch.where(lower, phi_lo, phi_hi)))
+    log_t = torch.log(t)
+    z = ndtri_log(torch.where(lower, log_lo, log_hi) + log_t, t.mul_(torch.where(lower, phi_lo, phi_hi)))
     z = torch.where(lower, z, z.neg())
     z = torch.clamp(z, alpha, beta)
     x = z.mul_(std).add_(mean)
+    far_hi, far_lo = alpha >= TAIL_Z, beta <= -TAIL_Z
+    if bool((far_hi | far_lo).any()):
+        # Far tails: all the mass sits within ~E/A of the nearer bound A (α above the mean, -β
+        # below it; that tail is the smaller one, so ``lower`` picked it and log_t = log t of
+        # it). The sample is the bound moved inwards by σ·δ, formed from the bound itself.
+        far = far_hi | far_lo
+        delta = tail_offset(torch.where(far_hi, alpha, torch.where(far_lo, -beta, TAIL_Z)),
+                            torch.where(far, -log_t, 0.0))
+        x_far = torch.where(far_hi, a + std * delta, b - std * delta)
+        x = torch.where(far, x_far, x)
     return torch.clamp(x, a, b)
 
 
@@ -271,9 +332,16 @@ def _search(u: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     return torch.searchsorted(c, t, right=True)
 
 
+def categorical_search(u: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """First k with c[k] > u · c[K-1] per row of the cumulative table c, int64 (R, n); -1 for a
+    row whose total c[K-1] is 0 (it has no bin to draw; only ``validate=False`` lets one in)."""
+    return _search(u, c).masked_fill_(c[:, -1:] <= 0, -1)
+
+
 def categorical_icdf(u, weights):
-    """Index of the first k with c[k] > u · c[K-1], c = cumsum(weight_counts(w)): int64 (R, n)."""
-    return _search(u, torch.cumsum(weight_counts(weights), dim=-1))
+    """Index of the first k with c[k] > u · c[K-1], c = cumsum(weight_counts(w)): int64 (R, n)
+    (-1 in rows of weight 0, :func:`categorical_search`)."""
+    return categorical_search(u, torch.cumsum(weight_counts(weights), dim=-1))
 
 
 def tabulated_icdf(u, cdf, support=None):
