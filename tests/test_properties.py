@@ -19,17 +19,16 @@ every run and machine (no example database either), so a failure is reproducible
 is fixed. Examples run on the CPU path mostly; the Triton kernels (the interpreter, slow) get
 a few examples each.
 
-Properties that fail on today's code for reasons tracked elsewhere (float64 inputs are cast
-to float32 before centring on the Triton path; the polynomial kernel overflows float32 per
-entry) are marked ``xfail(strict=True)``: they start passing, and must then lose the mark,
-when those are fixed.
+Two properties guard fixes of silent wrong results: float64 inputs are centred in float64
+before the Triton path rounds them to float32, and polynomial kernels whose values would
+overflow float32 still give the finite MMD² (their test failed before those fixes).
 """
 import math
 
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import special, stats
 
@@ -40,8 +39,6 @@ from fastgan.reference import stream_bits_reference, uniform_from_bits_reference
 
 PROFILE = settings(derandomize=True, deadline=None, database=None, max_examples=20,
                    suppress_health_check=[HealthCheck.too_slow])
-# for properties expected to fail (xfail): no shrinking, which would only spend time
-NO_SHRINK = settings(PROFILE, phases=(Phase.explicit, Phase.generate))
 
 KERNELS = ["gaussian", "laplacian", "imq", "polynomial", "energy"]
 FLT_MAX = float(torch.finfo(torch.float32).max)
@@ -142,10 +139,7 @@ def test_mmd_float32_cpu_polynomial_moderate_scale(problem):
     check_mmd(problem, torch.float32, 1e-5)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 item 6: the polynomial kernel overflows float32 "
-                                       "per entry at 1e6 scale although MMD² fits (the lead's fix)")
-@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
-@settings(NO_SHRINK, max_examples=10)
+@settings(PROFILE, max_examples=10)
 @given(mmd_problems(max_dim=2, kernels=["polynomial"], scale=(1e6, 4e6), offset=0.0))
 def test_mmd_float32_polynomial_large_scale_stays_finite(problem):
     x, y, kernel, sig, estimator = problem
@@ -177,9 +171,7 @@ def test_mmd_float32_triton_matches_dense_formula(problem):
 
 
 @pytest.mark.interpreter
-@pytest.mark.xfail(strict=True, reason="issue 12 item 3: the Triton path casts float64 inputs to "
-                                       "float32 before centring (the lead's fix)")
-@settings(NO_SHRINK, max_examples=3)
+@settings(PROFILE, max_examples=3)
 @given(st.floats(1e2, 1e3), log_uniform(1e-3, 1e-2), st.floats(-0.5, 0.5), st.integers(0, 1000))
 def test_mmd_float64_triton_centres_before_rounding(offset, spread, log_ratio, seed):
     # points 1e3 out with a spread of 1e-3: in float32 they keep ~4 significant bits of their
