@@ -15,7 +15,7 @@ from fastgan.losses import discriminator_loss, generator_loss
 from fastgan.ops import gan_loss as ops
 from fastgan.reference import discriminator_loss_reference, generator_loss_reference
 
-from helpers import TOL, assert_rel, compile_for_gpu, poison
+from helpers import TOL, assert_rel, compile_for_gpu, leaf64, poison
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 REDUCTIONS = ["mean", "sum", "none"]
@@ -77,10 +77,6 @@ def _exp_rtol(device):
     # Compiled GPU kernels may use the hardware exp2/log2 approximations (a few ulp, plus the
     # rounding of x·log2(e) for large |x|); the interpreter and the PyTorch path are within 2e-6.
     return 1e-5 if device.type == "cuda" else 2e-6
-
-
-def leaf64(x):
-    return x.detach().double().cpu().requires_grad_()
 
 
 def assert_elementwise(out, ref, dtype, what):

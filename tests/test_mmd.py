@@ -674,8 +674,7 @@ def test_fp16_tiny_weights_do_not_flush(kernel, d, triton_backend, device):
             x, y, consts, kernel=M.KERNELS[kernel], degree=3, gamma=g, coef=1.0, weights=list(w),
             exclude_diag=True, cross_only=False, compute_grad=True, precision="ieee",
             square_mask=0)
-    xr = x.double().cpu().requires_grad_()
-    yr = y.double().cpu().requires_grad_()
+    xr, yr = leaf64(x), leaf64(y)
     sxx, syy, sxy = R.kernel_sums(xr, yr, kernel=kernel, bandwidth=bw, gamma=g)
     ref = w[0] * sxx + w[1] * syy + 2 * w[2] * sxy
     for a, b in zip((gx, gy), torch.autograd.grad(ref, (xr, yr))):
@@ -710,7 +709,7 @@ def test_half_precision_gradient_edge_cases(case, triton_backend, device, monkey
         x, y = torch.randn(40, 4) * 0.002, torch.randn(40, 4) * 0.002 + 0.0006
         kw, gout, dtype, tol = dict(bandwidth=0.002), 2.0 ** -10, torch.float16, 1e-2
     x, y = x.to(dtype), y.to(dtype)
-    xr, yr = x.double().requires_grad_(), y.double().requires_grad_()
+    xr, yr = leaf64(x), leaf64(y)
     rgx, rgy = torch.autograd.grad(R.mmd(xr, yr, **kw), (xr, yr))
     xt, yt = x.to(device).requires_grad_(), y.to(device).requires_grad_()
     with M.configure(config):
