@@ -38,7 +38,11 @@ _REASONS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quo
 
 
 class RunFolderError(OSError):
-    """A run folder cannot be used or written (a one-line message naming the path)."""
+    """A run folder cannot be used or written (a one-line message naming the path; ``errno``
+    says why)."""
+
+    def __str__(self) -> str:  # the message alone, without OSError's "[Errno N]" prefix
+        return self.strerror or super().__str__()
 
 
 def describe(exc: OSError, path) -> RunFolderError:
