@@ -145,7 +145,7 @@ def test_cli_two_processes_match_one(tmp_path):
     from fastgan.cli import main
 
     runs = {m: ["train", m, "--data", "gauss1d", "--steps", "12", "--batch-size", "32", "--quiet",
-                "--device", "cpu"] for m in ("gmmn", "gan")}
+                "--device", "cpu", "--eval-every", "6"] for m in ("gmmn", "gan")}
     old = torch.get_num_threads()
     try:
         for m, args in runs.items():
@@ -165,5 +165,9 @@ def test_cli_two_processes_match_one(tmp_path):
                                        rtol=1e-4, atol=1e-5)
         metrics = json.loads((two / "metrics.json").read_text())
         assert metrics["world_size"] == 2
-        assert sorted(p.name for p in two.iterdir()) == ["checkpoint.pt", "loss.png", "metrics.json",
+        # rank 0 alone writes (and holds the folder's lock)
+        assert sorted(p.name for p in two.iterdir()) == [".lock", "best.pt", "checkpoint.pt", "loss.png",
+                                                         "metrics.json", "metrics.jsonl", "report.png",
                                                          "samples.png"]
+        # the evaluation (rank 0) picks the same best step as one process
+        assert load_checkpoint(two / "best.pt")["step"] == load_checkpoint(one / "best.pt")["step"]

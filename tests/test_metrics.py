@@ -212,7 +212,15 @@ WORKER = textwrap.dedent("""
     for m in (kid_m, fid_m):
         m.update(mine_r, real=True)
         m.update(mine_f, real=False)
-    torch.save({"kid": torch.stack(kid_m.compute()), "fid": fid_m.compute()}, f"{sys.argv[1]}/rank{rank}.pt")
+    local = FID(sync=False)  # this rank's rows only, no collective (rank 1 never calls it)
+    if rank == 0:
+        local.update(mine_r, real=True)
+        local.update(mine_f, real=False)
+        local = local.compute()
+    else:
+        local = torch.zeros((), dtype=torch.float64)
+    torch.save({"kid": torch.stack(kid_m.compute()), "fid": fid_m.compute(), "local": local},
+               f"{sys.argv[1]}/rank{rank}.pt")
     dist.destroy_process_group()
 """)
 
@@ -249,3 +257,5 @@ def test_ddp_sync_with_gloo_equals_one_process(tmp_path):
         got = torch.load(tmp_path / f"rank{r}.pt")
         assert torch.equal(got["kid"], kid_ref), (r, got["kid"], kid_ref)
         torch.testing.assert_close(got["fid"], fid_ref, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(torch.load(tmp_path / "rank0.pt")["local"], fid(real[:47], fake[:21]),
+                               rtol=1e-10, atol=1e-12)

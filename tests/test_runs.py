@@ -261,6 +261,7 @@ def test_eval_every_best_checkpoint_samples_and_report(tmp_path):
     assert [x["step"] for x in lines if "mmd2" in x] == [2, 4, 6]
     evals = [x for x in lines if "kid" in x]
     assert [x["step"] for x in evals] == [3, 6] and all("fid" in x and "kid_std" in x for x in evals)
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 6  # best.pt at step 6 is a side copy
     best = load_checkpoint(out / "best.pt")
     kids = {x["step"]: x["kid"] for x in evals}
     assert best["extra"]["best"]["kid"] == min(kids.values())
@@ -279,12 +280,14 @@ def test_eval_numbers_are_the_metric_classes_on_the_fixed_stream():
     held = data.load("ring").held_out(300)
     got = Evaluator(held, n=200)(t)
     fake = t.sample(200)
+    mu, sd = held.double().mean(0), (held.double() - held.double().mean(0)).std()
     k = KID(subsets=10, subset_size=100)
     f = FID()
     for m in (k, f):
-        m.update(held, real=True)
-        m.update(fake, real=False)
-    assert got["kid"] == float(k.compute()[0]) and got["fid"] == float(f.compute())
+        m.update(((held - mu) / sd).float(), real=True)
+        m.update(((fake - mu) / sd).float(), real=False)
+    assert got["kid"] == pytest.approx(float(k.compute()[0]), rel=1e-5)
+    assert got["fid"] == pytest.approx(float(f.compute()), rel=1e-5)
     assert Evaluator(held, n=200)(t) == got  # a fixed seed: the same numbers every time
 
 

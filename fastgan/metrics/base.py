@@ -41,14 +41,22 @@ class Metric:
     :func:`fastgan.metrics.features.resolve`). The extractor runs under ``torch.no_grad``.
 
     ``compute()`` combines the state of every rank of the default process group (or
-    ``process_group``) when torch.distributed is initialised with more than one process; each
-    rank's own state is left as it was, so ``update`` may continue afterwards.
+    ``process_group``) when torch.distributed is initialised with more than one process (every
+    rank must call it then); each rank's own state is left as it was, so ``update`` may
+    continue afterwards. ``sync=False`` computes on this rank's state alone.
     """
 
-    def __init__(self, feature_extractor=None, *, process_group=None):
+    def __init__(self, feature_extractor=None, *, process_group=None, sync: bool = True):
         self.feature_extractor = _features.resolve(feature_extractor)
         self.process_group = process_group
+        self.sync = bool(sync)
         self.reset()
+
+    def _gather(self, t: torch.Tensor) -> list[torch.Tensor]:
+        return gather_tensors(t, self.process_group) if self.sync else [t]
+
+    def _syncing(self) -> bool:
+        return self.sync and _distributed(self.process_group)
 
     def reset(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError

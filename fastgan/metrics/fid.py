@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Metric, _distributed, gather_tensors
+from .base import Metric
 
 __all__ = ["FID", "fid", "frechet_distance"]
 
@@ -104,11 +104,9 @@ class FID(Metric):
         if mom is None:
             raise ValueError(f"FID.compute(): no {side} features yet; call update(x, real="
                              f"{side == 'real'}) first")
-        if _distributed(self.process_group):
+        if self._syncing():
             n = torch.tensor([[float(mom.n)]], dtype=torch.float64, device=mom.mean.device)
-            ns = gather_tensors(n, self.process_group)
-            means = gather_tensors(mom.mean[None], self.process_group)
-            m2s = gather_tensors(mom.m2[None], self.process_group)
+            ns, means, m2s = self._gather(n), self._gather(mom.mean[None]), self._gather(mom.m2[None])
             mom = _Moments(0, None, None)
             for k, mu, m2 in zip(ns, means, m2s):
                 mom = mom.merge(_Moments(int(k.item()), mu[0], m2[0]))

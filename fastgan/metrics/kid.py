@@ -5,7 +5,7 @@ import torch
 
 from .. import _backend
 from ..ops import mmd as _mmd
-from .base import Metric, gather_tensors
+from .base import Metric
 
 __all__ = ["kid", "kid_subset_indices", "KID"]
 
@@ -124,7 +124,7 @@ class KID(Metric):
 
     Args: ``subsets``, ``subset_size``, ``degree``, ``gamma``, ``coef``, ``precision`` as in
     :func:`kid`; ``max_samples`` (>= subset_size) rows kept per side; ``seed`` for the subsets
-    and the reservoir; ``feature_extractor`` and ``process_group`` as in
+    and the reservoir; ``feature_extractor``, ``process_group`` and ``sync`` as in
     :class:`fastgan.metrics.base.Metric`.
 
     >>> m = fastgan.metrics.KID(subsets=10, subset_size=100)
@@ -134,7 +134,8 @@ class KID(Metric):
 
     def __init__(self, feature_extractor=None, *, subsets: int = 100, subset_size: int = 1000,
                  degree: int = 3, gamma: float | None = None, coef: float = 1.0,
-                 max_samples: int = 10_000, seed: int = 0, precision: str = "ieee", process_group=None):
+                 max_samples: int = 10_000, seed: int = 0, precision: str = "ieee", process_group=None,
+                 sync: bool = True):
         _mmd._check_kernel("polynomial", degree, gamma, coef, precision)
         for name, v in (("subsets", subsets), ("subset_size", subset_size), ("max_samples", max_samples),
                         ("seed", seed)):
@@ -151,7 +152,7 @@ class KID(Metric):
         self.subsets, self.subset_size, self.degree = subsets, subset_size, degree
         self.gamma, self.coef, self.precision = gamma, coef, precision
         self.max_samples, self.seed = max_samples, seed
-        super().__init__(feature_extractor, process_group=process_group)
+        super().__init__(feature_extractor, process_group=process_group, sync=sync)
 
     def reset(self) -> None:
         """Forget every feature seen (the reservoir's stream restarts from ``seed``)."""
@@ -199,7 +200,7 @@ class KID(Metric):
         if kept is None:
             raise ValueError(f"KID.compute(): no {side} features yet; call update(x, real="
                              f"{side == 'real'}) first")
-        return torch.cat(gather_tensors(kept, self.process_group))
+        return torch.cat(self._gather(kept))
 
     def compute(self):
         """``(mean, std)`` of KID over the kept features (0-d tensors, see :func:`kid`)."""

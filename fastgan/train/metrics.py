@@ -83,7 +83,9 @@ class Evaluator:
 
     Each call draws ``n`` samples with the trainer's fixed sample stream (the same latents at
     every evaluation, so changes come from the generator only) and compares their flattened
-    values (the data's own coordinates or pixels are the features) with ``held_out``:
+    values (the data's own coordinates or pixels are the features), standardised by the
+    held-out data's per-feature mean and overall standard deviation (so KID's polynomial
+    kernel sees values of order 1 on every data set), with ``held_out``:
     :class:`fastgan.metrics.KID` with ``subsets`` subsets of half the smaller side, seed 0, and
     :class:`fastgan.metrics.FID` when the feature dimension is at most ``fid_max_dim`` (a D × D
     covariance needs many more than D samples to mean anything). Returns
@@ -98,23 +100,32 @@ class Evaluator:
             raise ValueError("held_out must be a tensor of at least 4 rows")
         if isinstance(n, bool) or not isinstance(n, int) or n < 4:
             raise ValueError(f"n must be an int >= 4, got {n!r}")
-        self.real = held_out.detach().float().cpu().flatten(1)
+        real = held_out.detach().float().cpu().flatten(1)
+        self.shift = real.mean(0)
+        self.scale = float((real - self.shift).std()) or 1.0
+        self.real = self.features(real)
         self.n, self.subsets = n, subsets
         self.use_fid = self.real.shape[1] <= fid_max_dim and min(n, self.real.shape[0]) > self.real.shape[1]
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Samples (n, ...) as the standardised (n, D) features the metrics compare."""
+        return (x.detach().float().cpu().flatten(1) - self.shift) / self.scale
 
     @torch.no_grad()
     def __call__(self, trainer) -> dict:
         from ..metrics import FID, KID
 
-        fake = trainer.sample(self.n).cpu().flatten(1)
+        fake = self.features(trainer.sample(self.n))
         m = min(fake.shape[0], self.real.shape[0]) // 2
-        kid = KID(subsets=self.subsets, subset_size=m, max_samples=max(m, fake.shape[0], self.real.shape[0]))
+        # computed on one rank (rank 0 evaluates for the run): no gathering over ranks
+        kid = KID(subsets=self.subsets, subset_size=m, max_samples=max(m, fake.shape[0], self.real.shape[0]),
+                  sync=False)
         kid.update(self.real, real=True)
         kid.update(fake, real=False)
         mean, std = kid.compute()
         out = {"kid": float(mean), "kid_std": float(std)}
         if self.use_fid:
-            fid = FID()
+            fid = FID(sync=False)
             fid.update(self.real, real=True)
             fid.update(fake, real=False)
             out["fid"] = float(fid.compute())

@@ -156,7 +156,8 @@ class _RunCallback:
         if better:
             self.best = values.get("kid", self.best)
             trainer.save_checkpoint(self.out / "best.pt",
-                                    extra={"best": {"metric": "kid", "step": trainer.step, **values}})
+                                    extra={"best": {"metric": "kid", "step": trainer.step, **values}},
+                                    track=False)
         return values
 
 

@@ -424,8 +424,11 @@ class Trainer:
         self.lr_schedules = [dict(s) for s in state.get("lr_schedules", [])]
         self.lr_changes = [dict(c) for c in state.get("lr_changes", [])]
 
-    def save_checkpoint(self, path: str | Path, extra: dict | None = None) -> Path:
+    def save_checkpoint(self, path: str | Path, extra: dict | None = None, *, track: bool = True) -> Path:
         """Write :meth:`state_dict` (plus ``extra``) atomically; only process 0 writes.
+
+        ``track=False`` writes a side copy (e.g. the best-so-far ``best.pt``) that is not
+        :attr:`last_checkpoint`: :meth:`fit` still writes its own checkpoint at the end.
 
         A state with NaN/inf in a model or optimizer raises :class:`NonFiniteStateError`
         instead of writing, so the checkpoint on disk stays the last good one."""
@@ -445,7 +448,8 @@ class Trainer:
             save_checkpoint(state, path)
         if _dist.is_distributed():
             torch.distributed.barrier()
-        self.last_checkpoint, self._ckpt_step = path, self.step
+        if track:
+            self.last_checkpoint, self._ckpt_step = path, self.step
         return path
 
     def load_checkpoint(self, path: str | Path) -> dict:
