@@ -407,3 +407,48 @@ def test_progress_shows_an_eta():
     line = buf.getvalue()
     assert "eta 0:0" in line
     assert bar.eta(5) == pytest.approx(time.perf_counter() - bar._t0, rel=0.5)
+
+
+def test_progress_uses_tqdm_on_a_terminal(monkeypatch):
+    import io
+    import types
+
+    from fastgan.train.progress import Progress
+
+    class FakeTqdm:
+        def __init__(self, total, initial, desc, file, dynamic_ncols):
+            self.n, self.total, self.closed, self.postfix = initial, total, False, None
+
+        def set_postfix(self, values, refresh):
+            self.postfix = values
+
+        def update(self, k):
+            self.n += k
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setitem(sys.modules, "tqdm", types.SimpleNamespace(tqdm=FakeTqdm))
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    bar = Progress(10, start=2, stream=Tty())
+    bar.update(7, {"loss": 0.25}, 1.0)
+    assert bar._bar.n == 7 and bar._bar.postfix == {"loss": "0.25"}
+    bar.close()
+    assert bar._bar.closed
+    assert Progress(10, stream=Tty(), use_tqdm=False)._bar is None
+
+
+def test_image_grid_puts_a_real_row_on_top(tmp_path):
+    import matplotlib.image
+
+    from fastgan.train.plots import plot_image_grid
+    fake = torch.zeros(16, 64)
+    plot_image_grid(fake, tmp_path / "a.png")
+    plot_image_grid(fake, tmp_path / "b.png", real=torch.ones(20, 64))  # 8 of them, one row
+    a, b = matplotlib.image.imread(tmp_path / "a.png"), matplotlib.image.imread(tmp_path / "b.png")
+    assert b.shape[0] > a.shape[0] and b.shape[1] == a.shape[1]
+    assert oct(os.stat(tmp_path / "a.png").st_mode & 0o777) != oct(0o600)  # umask, not mkstemp's 0600

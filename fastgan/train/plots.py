@@ -78,6 +78,7 @@ def plot_report(history: dict, metrics: dict, path, *, title: str = "run report"
         bx.legend()
     else:
         bx.text(0.5, 0.5, "no evaluations (--eval-every)", ha="center", va="center", transform=bx.transAxes)
+        bx.set_yticks([])
     bx.set_xlabel("step")
     bx.set_title("held-out metrics (lower is better)")
     return _save(fig, path)

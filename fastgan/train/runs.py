@@ -62,10 +62,18 @@ def _fsync_dir(folder: Path) -> None:
         pass
 
 
+def _file_mode() -> int:
+    # the mode open() would give a new file (mkstemp's own is 0600)
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextlib.contextmanager
 def _atomic_file(path: Path):
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, _file_mode())
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
