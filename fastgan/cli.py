@@ -180,8 +180,6 @@ def main(argv: list[str] | None = None) -> int:
                                                                    "--d-clip": args.d_clip is not None})
         if error:
             fail(error)
-        if args.resume and args.overwrite:
-            fail("--resume continues the run in --out, --overwrite replaces it: pass one of them")
         if args.model == "gan" and args.bandwidth is not None:
             fail("--bandwidth applies to `train gmmn` and `train mmdgan` only")
         import torch

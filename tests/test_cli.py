@@ -93,8 +93,6 @@ def test_resume_equals_uninterrupted(tmp_path):
      "fastgan train: error: --d-steps applies to models with a discriminator .* a GMMN has none"),
     (["train", "gmmn", "--data", "ring", "--out", "x", "--d-clip", "0.1", "--d-steps", "1"],
      "--d-steps, --d-clip apply to models with a discriminator"),
-    (["train", "gmmn", "--data", "ring", "--out", "x", "--resume", "--overwrite"],
-     "--resume continues the run in --out, --overwrite replaces it"),
     (["train", "gmmn", "--data", "ring", "--out", "x", "--eval-every", "-1"],
      "argument --eval-every: expected a non-negative integer, got '-1'"),
     (["train", "gan", "--data", "ring", "--out", "x", "--bandwidth", "1,2"],

@@ -61,6 +61,8 @@ def test_existing_run_is_refused_then_resume_or_overwrite(tmp_path, capsys):
     assert _bytes(out / "checkpoint.pt") == before  # the 6-step run is intact
     assert main(["train", "gmmn", *TINY, "--steps", "8", "--out", str(out), "--resume"]) == 0
     assert load_checkpoint(out / "checkpoint.pt")["step"] == 8
+    assert main(["train", "gmmn", *TINY, "--steps", "2", "--out", str(out), "--overwrite", "--resume"]) == 1
+    assert "--resume and --overwrite exclude each other" in capsys.readouterr().err
     assert main(["train", "gmmn", *TINY, "--steps", "2", "--out", str(out), "--overwrite"]) == 0
     assert load_checkpoint(out / "checkpoint.pt")["step"] == 2
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
@@ -392,8 +394,9 @@ def test_atomic_write_names_the_path_and_keeps_the_old_file(tmp_path, monkeypatc
     blocker.write_text("x")
     with pytest.raises(RunFolderError, match="it is a file"):
         RunFolder(blocker)
-    with pytest.raises(ValueError, match="resume and overwrite exclude each other"):
+    with pytest.raises(ValueError, match="--resume and --overwrite exclude each other"):
         RunFolder(tmp_path / "n", resume=True, overwrite=True)
+    assert not (tmp_path / "n").exists()
 
 
 def test_progress_shows_an_eta():

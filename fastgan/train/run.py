@@ -28,7 +28,7 @@ from .logging import MetricsLog, tensorboard_writer
 from .metrics import Evaluator, heldout_mmd, mode_coverage
 from .models import mlp_discriminator, mlp_generator
 from .runs import RunFolder, atomic_write, check_resume
-from .trainer import GANTrainer, MMDTrainer, discriminator_options_error, generate, sample_seed
+from .trainer import GANTrainer, MMDTrainer, generate, sample_seed
 
 __all__ = ["PRESETS", "MODELS", "SAMPLE_FORMATS", "build_trainer", "train_builtin", "evaluate",
            "sample_checkpoint"]
@@ -193,9 +193,6 @@ def train_builtin(model: str, data: str, *, out: str | Path, steps: int | None =
         raise ValueError(f"data must be one of {tuple(PRESETS)}, got {data!r}")
     if model == "gan" and bandwidth is not None:
         raise ValueError("bandwidth applies to the MMD models ('gmmn', 'mmdgan'), not 'gan'")
-    error = discriminator_options_error(model != "gmmn", {"d_steps": d_steps != 1, "d_clip": d_clip is not None})
-    if error:
-        raise ValueError(error)
     for name, v in (("eval_every", eval_every), ("sample_every", sample_every), ("checkpoint_every",
                                                                                   checkpoint_every)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:

@@ -149,8 +149,8 @@ class RunFolder:
     def __init__(self, out: str | os.PathLike, *, resume: bool = False, overwrite: bool = False,
                  need_bytes: int = 0):
         if resume and overwrite:
-            raise ValueError("resume and overwrite exclude each other: resume continues the run in the "
-                             "folder, overwrite replaces it")
+            raise ValueError("--resume and --overwrite exclude each other: --resume continues the run in "
+                             "the folder, --overwrite replaces it")
         self.path = Path(out)
         self._fd = None
         if self.path.exists() and not self.path.is_dir():
