@@ -455,3 +455,27 @@ def test_image_grid_puts_a_real_row_on_top(tmp_path):
     a, b = matplotlib.image.imread(tmp_path / "a.png"), matplotlib.image.imread(tmp_path / "b.png")
     assert b.shape[0] > a.shape[0] and b.shape[1] == a.shape[1]
     assert oct(os.stat(tmp_path / "a.png").st_mode & 0o777) != oct(0o600)  # umask, not mkstemp's 0600
+
+
+def test_argument_errors_of_the_run_helpers(tmp_path):
+    from fastgan.train.metrics import Evaluator
+    from fastgan.train.run import sample_checkpoint
+    from fastgan.train.trainer import generate
+
+    with pytest.raises(ValueError, match="held_out must be a tensor of at least 4 rows"):
+        Evaluator(torch.zeros(3, 2))
+    with pytest.raises(ValueError, match="n must be an int >= 4, got 2"):
+        Evaluator(torch.zeros(10, 2), n=2)
+    t = MMDTrainer(mlp_generator(2, 1, 8), latent_dim=2)
+    with pytest.raises(ValueError, match=r"factor must be in \(0, 1\]"):
+        t.lower_learning_rate(2.0)
+    with pytest.raises(ValueError, match="factor must be positive"):
+        t.lower_learning_rate(0.0)
+    with pytest.raises(ValueError, match="n must be >= 1, got 0"):
+        generate(t.generator, 0, latent_dim=2, rng=fastgan.Generator(0))
+    with pytest.raises(TypeError, match="generator must be a torch.nn.Module"):
+        generate("G", 3, latent_dim=2, rng=fastgan.Generator(0))
+    with pytest.raises(ValueError, match=r"out must end in one of .png, .npy, .pt, .csv .*'s.bin'"):
+        sample_checkpoint(tmp_path / "c.pt", 3, "s.bin")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        sample_checkpoint(tmp_path / "c.pt", 3, tmp_path / "s.npy")

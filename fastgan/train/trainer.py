@@ -76,7 +76,14 @@ def generate(generator: nn.Module, n: int, *, latent_dim: int, distribution: str
              truncation: float | None = None, rng: _random.Generator, device=None,
              autocast=contextlib.nullcontext, batch_size: int = 4096) -> torch.Tensor:
     """``n`` samples G(z) (float32) in eval mode, z ~ ``fastgan.sample.latent`` drawn from
-    ``rng`` in batches of ``batch_size``; the module's train/eval mode is restored after."""
+    ``rng`` in batches of ``batch_size``; the module's train/eval mode is restored after.
+
+    >>> generate(mlp_generator(4, 2), 10, latent_dim=4, rng=fastgan.Generator(0)).shape  # doctest: +SKIP
+    torch.Size([10, 2])
+    """
+    _check_module("generator", generator)
+    n = _check_int("n", n)
+    batch_size = _check_int("batch_size", batch_size)
     was_training = generator.training
     generator.eval()
     try:
