@@ -169,19 +169,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "train":
         fail = parser.subcommands["train"].error
-        if args.model != "gan" and (args.loss != "bce" or args.saturating
-                                  or args.label_smoothing is not None):
-            fail("--loss, --saturating and --label-smoothing apply to `train gan` only")
-        if args.loss != "bce" and (args.saturating or args.label_smoothing):
-            fail("--saturating and --label-smoothing apply to --loss bce only")
+        from .train.run import model_options_error
         from .train.trainer import discriminator_options_error
 
-        error = discriminator_options_error(args.model != "gmmn", {"--d-steps": args.d_steps is not None,
-                                                                   "--d-clip": args.d_clip is not None})
+        # the trainer's and run.py's rules, named by their flags, as usage errors before any work
+        error = model_options_error(args.model, {k: f"--{k.replace('_', '-')}" for k, v in (
+            ("loss", args.loss != "bce"), ("saturating", args.saturating),
+            ("label_smoothing", args.label_smoothing is not None), ("bandwidth", args.bandwidth is not None)) if v})
+        error = error or discriminator_options_error(args.model != "gmmn", {
+            "--d-steps": args.d_steps is not None, "--d-clip": args.d_clip is not None})
         if error:
             fail(error)
-        if args.model == "gan" and args.bandwidth is not None:
-            fail("--bandwidth applies to `train gmmn` and `train mmdgan` only")
+        if args.loss != "bce" and (args.saturating or args.label_smoothing):
+            fail("--saturating and --label-smoothing apply to --loss bce only")
         import torch
 
         from .train.run import train_builtin

@@ -318,6 +318,8 @@ def test_trainer_argument_errors():
         GANTrainer(g, d, latent_dim=2, real_label=1.5)
     with pytest.raises(TypeError, match="fake_label must be a float in"):
         GANTrainer(g, d, latent_dim=2, fake_label="0")
+    with pytest.raises(ValueError, match="saturating=True applies to loss='bce' only"):
+        GANTrainer(g, d, latent_dim=2, loss="hinge", saturating=True)
     with pytest.raises(ValueError, match="latent_distribution must be 'normal' or 'uniform', got 'cauchy'"):
         GANTrainer(g, d, latent_dim=2, latent_distribution="cauchy")
     t = MMDTrainer(g, latent_dim=2)
@@ -342,8 +344,11 @@ def test_train_builtin_argument_errors(tmp_path):
         train_builtin("vae", "ring", out=tmp_path)
     with pytest.raises(ValueError, match="data must be one of"):
         train_builtin("gmmn", "moons", out=tmp_path)
-    with pytest.raises(ValueError, match="bandwidth applies to the MMD models"):
+    with pytest.raises(ValueError, match="bandwidth applies to models 'gmmn', 'mmdgan' only, not 'gan'"):
         train_builtin("gan", "ring", out=tmp_path, bandwidth=(1.0,))
+    # the API used to ignore a GAN loss given to an MMD model
+    with pytest.raises(ValueError, match="loss applies to model 'gan' only, not 'gmmn'"):
+        train_builtin("gmmn", "ring", out=tmp_path, loss="hinge")
     with pytest.raises(ValueError, match="d_steps applies to models with a discriminator"):
         train_builtin("gmmn", "ring", out=tmp_path, d_steps=2)
     with pytest.raises(ValueError, match="label_smoothing must be in"):

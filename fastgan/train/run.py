@@ -30,10 +30,26 @@ from .models import mlp_discriminator, mlp_generator
 from .runs import RunFolder, atomic_write, check_resume
 from .trainer import GANTrainer, MMDTrainer, generate, sample_seed
 
-__all__ = ["PRESETS", "MODELS", "SAMPLE_FORMATS", "build_trainer", "train_builtin", "evaluate",
+__all__ = ["PRESETS", "MODELS", "MODEL_OPTIONS", "model_options_error", "SAMPLE_FORMATS", "build_trainer", "train_builtin", "evaluate",
            "sample_checkpoint"]
 
 MODELS = ("gan", "gmmn", "mmdgan")
+
+# which built-in models take which model-specific options (one rule for the API and the CLI)
+MODEL_OPTIONS = {"loss": ("gan",), "saturating": ("gan",), "label_smoothing": ("gan",),
+                 "bandwidth": ("gmmn", "mmdgan")}
+
+
+def model_options_error(model: str, given: dict) -> str | None:
+    """The message when ``model`` got an option of :data:`MODEL_OPTIONS` it does not take, else
+    None. ``given`` maps each option that was set to the caller's name for it (``"bandwidth"``
+    for the API, ``"--bandwidth"`` for the CLI)."""
+    for key, name in given.items():
+        models = MODEL_OPTIONS[key]
+        if model not in models:
+            which = "model " + repr(models[0]) if len(models) == 1 else "models " + ", ".join(map(repr, models))
+            return f"{name} applies to {which} only, not {model!r}"
+    return None
 
 # Per data set: network sizes, MMD bandwidths (in data units) and the default run length,
 # chosen so each default run takes about a minute on a 2-core CPU. Measured with seed 0
@@ -191,8 +207,11 @@ def train_builtin(model: str, data: str, *, out: str | Path, steps: int | None =
         raise ValueError(f"model must be one of {MODELS}, got {model!r}")
     if data not in PRESETS:
         raise ValueError(f"data must be one of {tuple(PRESETS)}, got {data!r}")
-    if model == "gan" and bandwidth is not None:
-        raise ValueError("bandwidth applies to the MMD models ('gmmn', 'mmdgan'), not 'gan'")
+    error = model_options_error(model, {k: k for k, v in (
+        ("loss", loss != "bce"), ("saturating", saturating), ("label_smoothing", label_smoothing is not None),
+        ("bandwidth", bandwidth is not None)) if v})
+    if error:
+        raise ValueError(error)
     for name, v in (("eval_every", eval_every), ("sample_every", sample_every), ("checkpoint_every",
                                                                                   checkpoint_every)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .. import random as _random
-from ..ops.gan_loss import _check_discriminator_options
+from ..ops.gan_loss import _check_discriminator_options, _check_generator_options
 from ..ops.mmd import ESTIMATORS as _ESTIMATORS
 from ..ops.mmd import KERNELS as _KERNELS
 from . import _ops
@@ -500,9 +500,9 @@ class GANTrainer(Trainer):
         super().__init__(generator, latent_dim=latent_dim, latent_distribution=latent_distribution,
                          amp=amp, device=device, rng=rng)
         self.discriminator = _check_module("discriminator", discriminator)
-        if not isinstance(saturating, bool):
-            raise TypeError("saturating must be a bool")
-        # the loss op's own rule: one of its losses, labels in [0, 1], labels for bce only
+        # the loss ops' own rules: one of their losses, labels in [0, 1], labels and the saturating
+        # loss for bce only (checked here, not at the first step)
+        _check_generator_options(saturating, loss, "mean")
         self.real_label, self.fake_label = _check_discriminator_options(real_label, fake_label, loss, "mean")
         self.loss, self.saturating = loss, saturating
         self._d_steps = _check_int("d_steps", d_steps)
