@@ -104,6 +104,14 @@ def test_kid_reservoir_is_bounded_uniform_and_of_seen_rows():
     assert abs(float(kept.mean()) - 999.5) < 4 * 577.0 / cap ** 0.5
     # late rows are as likely as early ones
     assert 0.3 < float((kept >= total / 2).double().mean()) < 0.7
+    # the same rows kept whatever the batches
+    other = KID(subsets=2, subset_size=10, max_samples=cap, seed=1)
+    for part in rows.split(7):
+        other.update(part, real=True)
+    assert torch.equal(other._kept["real"], m._kept["real"])
+    one = KID(subsets=2, subset_size=10, max_samples=cap, seed=1)
+    one.update(rows, real=True)
+    assert torch.equal(one._kept["real"], m._kept["real"])
 
 
 def test_metric_errors():

@@ -118,7 +118,7 @@ class KID(Metric):
     Memory is bounded: each side keeps at most ``max_samples`` rows. Past that, a uniform
     reservoir sample (Vitter's algorithm R on fastgan's Philox stream, seeded by ``seed``)
     replaces kept rows, so the kept rows are a uniform sample without replacement of all rows
-    seen. Under torch.distributed every rank keeps its own reservoir and ``compute()`` joins
+    seen, and the same sample however the rows were split into batches. Under torch.distributed every rank keeps its own reservoir and ``compute()`` joins
     them in rank order: with fewer than ``max_samples`` rows per rank that is exactly the
     one-process result on the rank-ordered data.
 
@@ -182,7 +182,12 @@ class KID(Metric):
         if rest.shape[0]:
             # algorithm R: row t (0-based over all rows seen) replaces slot j ~ U{0..t} when j < cap
             t = torch.arange(seen + room, seen + f.shape[0], dtype=torch.float64)
-            u = fastgan.rand(rest.shape[0], generator=self._rng[side], dtype=torch.float64)
+            # row t takes value t − cap of the side's Philox stream (4 values per counter), so the
+            # kept rows do not depend on how the rows were split into batches
+            p0, p1 = seen + room - cap, seen + f.shape[0] - cap
+            g = self._rng[side]
+            g.set_offset(p0 // 4)
+            u = fastgan.rand(p1 - 4 * (p0 // 4), generator=g, dtype=torch.float64)[p0 % 4:]
             j = torch.floor(u * (t + 1)).to(torch.int64)
             hit = torch.nonzero(j < cap).flatten()
             if hit.numel():
