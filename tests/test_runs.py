@@ -331,9 +331,13 @@ def test_tensorboard_missing_is_one_clear_line(tmp_path, capsys, monkeypatch):
             raise ImportError("No module named 'tensorboard'")
         return real_import(name, *a, **k)
 
+    out = tmp_path / "r"
+    assert main(["train", "gmmn", *TINY, "--steps", "2", "--out", str(out)]) == 0
+    before = sorted(os.listdir(out))
     monkeypatch.setattr(builtins, "__import__", no_tb)
-    assert main(["train", "gmmn", *TINY, "--steps", "2", "--out", str(tmp_path / "r"), "--tensorboard"]) == 1
+    assert main(["train", "gmmn", *TINY, "--steps", "2", "--out", str(out), "--overwrite", "--tensorboard"]) == 1
     assert "--tensorboard needs the tensorboard package: pip install tensorboard" in capsys.readouterr().err
+    assert sorted(os.listdir(out)) == before  # the run that --overwrite would replace is still there
 
 
 def test_sample_formats_by_suffix_and_the_runs_own_stream(tmp_path, capsys):

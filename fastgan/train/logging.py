@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .runs import atomic_write
 
-__all__ = ["MetricsLog", "tensorboard_writer"]
+__all__ = ["MetricsLog", "tensorboard_class", "tensorboard_writer"]
 
 
 def _clean(value):
@@ -71,12 +71,17 @@ class MetricsLog:
             self.tensorboard.close()
 
 
-def tensorboard_writer(folder: str | Path):
-    """A ``torch.utils.tensorboard.SummaryWriter`` on ``folder``; ImportError with the install
-    command when the tensorboard package is missing."""
+def tensorboard_class():
+    """``torch.utils.tensorboard.SummaryWriter``; ImportError with the install command when the
+    tensorboard package is missing (call it before touching the run folder)."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         raise ImportError("--tensorboard needs the tensorboard package: pip install tensorboard "
                           "(metrics.jsonl is written either way)") from None
-    return SummaryWriter(log_dir=str(folder))
+    return SummaryWriter
+
+
+def tensorboard_writer(folder: str | Path):
+    """A ``SummaryWriter`` on ``folder`` (see :func:`tensorboard_class`)."""
+    return tensorboard_class()(log_dir=str(folder))

@@ -24,7 +24,7 @@ from .. import data as _data
 from .. import random as _random
 from . import distributed as _dist
 from .checkpoint import CheckpointError, load_checkpoint, require_fields
-from .logging import MetricsLog, tensorboard_writer
+from .logging import MetricsLog, tensorboard_class, tensorboard_writer
 from .metrics import Evaluator, heldout_mmd, mode_coverage
 from .models import mlp_discriminator, mlp_generator
 from .runs import RunFolder, atomic_write, check_resume
@@ -240,6 +240,8 @@ def train_builtin(model: str, data: str, *, out: str | Path, steps: int | None =
     trainer = build_trainer(config, dataset.dim, device=device, seed=seed, amp=amp)
     trainer.config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in config.items()}
     main = _dist.is_main_process()
+    if tensorboard and main:
+        tensorboard_class()  # a missing package stops the run before the folder is touched
     # the folder is checked (lock, emptiness, writability, space) before any training step
     folder = RunFolder(out, resume=resume, overwrite=overwrite, need_bytes=_run_bytes(trainer)) if main else None
     log = None
