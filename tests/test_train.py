@@ -353,6 +353,10 @@ def test_train_builtin_argument_errors(tmp_path):
         train_builtin("gmmn", "ring", out=tmp_path, d_steps=2)
     with pytest.raises(ValueError, match="label_smoothing must be in"):
         train_builtin("gan", "ring", out=tmp_path, label_smoothing=1.0)
+    with pytest.raises(ValueError, match="eval_every must be an int >= 0, got -1"):
+        train_builtin("gmmn", "ring", out=tmp_path, eval_every=-1)
+    with pytest.raises(ValueError, match="log_every must be an int >= 1, got 0"):
+        train_builtin("gmmn", "ring", out=tmp_path, log_every=0)
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="'cuda': CUDA is not available"):
             init_from_env("cuda")

@@ -235,6 +235,8 @@ def train_builtin(model: str, data: str, *, out: str | Path, steps: int | None =
     batch_size = batch_size if batch_size is not None else preset["batch_size"]
     if log_every is None:
         log_every = max(1, steps // 100)
+    if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 1:
+        raise ValueError(f"log_every must be an int >= 1, got {log_every!r}")
     config.update(steps=steps, batch_size=batch_size, seed=seed, amp=amp, lr_schedule=lr_schedule)
     torch.manual_seed(seed)  # the networks' initial weights: reproducible runs
     trainer = build_trainer(config, dataset.dim, device=device, seed=seed, amp=amp)
