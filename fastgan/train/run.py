@@ -11,6 +11,7 @@ and FID, and for the 2-D mixtures modes covered and the high-quality share).
 """
 from __future__ import annotations
 
+import errno
 import io
 import json
 import math
@@ -27,7 +28,7 @@ from .checkpoint import CheckpointError, load_checkpoint, require_fields
 from .logging import MetricsLog, tensorboard_class, tensorboard_writer
 from .metrics import Evaluator, heldout_mmd, mode_coverage
 from .models import mlp_discriminator, mlp_generator
-from .runs import RunFolder, atomic_write, check_resume
+from .runs import RunFolder, RunFolderError, atomic_write, check_resume
 from .trainer import GANTrainer, MMDTrainer, generate, sample_seed
 
 __all__ = ["PRESETS", "MODELS", "MODEL_OPTIONS", "model_options_error", "SAMPLE_FORMATS", "build_trainer", "train_builtin", "evaluate",
@@ -245,7 +246,20 @@ def train_builtin(model: str, data: str, *, out: str | Path, steps: int | None =
     if tensorboard and main:
         tensorboard_class()  # a missing package stops the run before the folder is touched
     # the folder is checked (lock, emptiness, writability, space) before any training step
-    folder = RunFolder(out, resume=resume, overwrite=overwrite, need_bytes=_run_bytes(trainer)) if main else None
+    folder, failure = None, None
+    if main:
+        try:
+            folder = RunFolder(out, resume=resume, overwrite=overwrite, need_bytes=_run_bytes(trainer))
+        except (OSError, ValueError) as exc:
+            failure = exc
+    if _dist.is_distributed():  # the other ranks must not wait for a rank 0 that stopped
+        flag = torch.tensor([0.0 if failure is None else 1.0], device=device)
+        torch.distributed.broadcast(flag, 0)
+        if flag.item() and failure is None:
+            failure = RunFolderError(errno.EIO, f"rank 0 could not use the run folder {str(out)!r} (its error "
+                                     "says why)")
+    if failure is not None:
+        raise failure
     log = None
     try:
         notes = []
