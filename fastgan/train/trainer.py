@@ -215,7 +215,8 @@ class Trainer:
     def _check_finite(self, name: str, loss: torch.Tensor) -> float:
         value = float(_dist.all_reduce_mean(loss.detach().float()))
         if not math.isfinite(value):
-            where = (f"the last good checkpoint is {str(self.last_checkpoint)!r}"
+            where = (f"the last good checkpoint is {str(self.last_checkpoint)!r}; resume it with a lower "
+                     "learning rate: --resume --lr LOWER, or lower_learning_rate()"
                      if self.last_checkpoint is not None else "no checkpoint was written yet")
             raise NonFiniteLossError(
                 f"{name} is {value} at step {self.step + 1}; training stopped before the update this "
