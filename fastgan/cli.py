@@ -3,6 +3,7 @@
     fastgan train gmmn --data digits --out runs/digits        # about a minute on a CPU
     fastgan train gan --data ring --steps 3000 --out runs/ring --loss hinge
     fastgan train gmmn --data ring --out runs/ring --resume   # continue from runs/ring/checkpoint.pt
+    fastgan train gan --data digits --out runs/d --eval-every 250 --sample-every 500
     torchrun --nproc_per_node 2 -m fastgan.cli train gmmn --data ring --out runs/ring2
     fastgan sample --checkpoint runs/digits/checkpoint.pt --n 64 --out digits.png
     fastgan bench --help                                      # the benchmark runner (source checkout)
@@ -19,54 +20,29 @@ __all__ = ["main", "build_parser"]
 _DATA = ("gauss1d", "ring", "grid", "digits")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _number(kind, minimum, *, exclusive: bool = False, below: float | None = None, what: str):
+    """An argparse ``type=`` that parses ``kind`` (int or float) and checks
+    minimum <= value (minimum < value with ``exclusive``) and value < ``below``; the error says
+    ``expected <what>``."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        ok = math.isfinite(value) and (value > minimum if exclusive else value >= minimum)
+        if not ok or (below is not None and not value < below):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    parse.__name__ = what  # argparse names the type in some messages
+    return parse
 
 
-def _nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _batch_size(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {text!r}") from None
-    if value < 2:  # the MMD and the unbiased estimators need two rows
-        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {text!r}")
-    return value
-
-
-def _unit_interval(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return value
+_positive_int = _number(int, 1, what="a positive integer")
+_nonneg_int = _number(int, 0, what="a non-negative integer")
+_positive_float = _number(float, 0.0, exclusive=True, what="a positive number")
+_batch_size = _number(int, 2, what="an integer >= 2")  # the MMD and the unbiased estimators need two rows
+_unit_interval = _number(float, 0.0, below=1.0, what="a number in [0, 1)")
 
 
 def _device(text: str) -> str:
@@ -104,16 +80,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     t = sub.add_parser("train", help="train a GAN, a GMMN or an MMD-GAN on built-in data",
-                       description="Train on built-in data; writes checkpoint.pt, loss.png, samples.png "
-                       "and metrics.json into --out. Under torchrun (WORLD_SIZE > 1) the models use DDP "
-                       "and the MMD is sharded over processes.")
+                       description="Train on built-in data; writes checkpoint.pt, metrics.jsonl, loss.png, "
+                       "report.png, samples.png and metrics.json into --out (and best.pt, samples/ with "
+                       "--eval-every, --sample-every). A non-empty --out is refused unless --resume or "
+                       "--overwrite; one process at a time may use it. Under torchrun (WORLD_SIZE > 1) the "
+                       "models use DDP and the MMD is sharded over processes.")
     t.add_argument("model", choices=("gan", "gmmn", "mmdgan"),
                    help="gan: adversarial; gmmn: direct MMD training; mmdgan: MMD on learned features")
     t.add_argument("--data", choices=_DATA, required=True, help="built-in data set")
     t.add_argument("--out", type=Path, required=True, help="output folder")
     t.add_argument("--steps", type=_positive_int, default=None, help="total training steps (default: per data set)")
     t.add_argument("--batch-size", type=_batch_size, default=None, help="global batch size (default: 256)")
-    t.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default: per data set)")
+    t.add_argument("--lr", type=_positive_float, default=None,
+                   help="learning rate (default: per data set); with --resume it may only go down")
     t.add_argument("--seed", type=_nonneg_int, default=0, help="fastgan.Generator seed for data and latents")
     t.add_argument("--loss", choices=("bce", "hinge", "wasserstein"), default="bce", help="GAN loss")
     t.add_argument("--saturating", action="store_true",
@@ -132,9 +111,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mixed precision: bf16 autocast, or fp16 autocast with a GradScaler (for GPUs; "
                    "on a CPU autocast runs, but is usually slower than fp32)")
     t.add_argument("--device", type=_device, default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
-    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt up to --steps")
+    t.add_argument("--resume", action="store_true",
+                   help="continue from OUT/checkpoint.pt up to --steps (same settings; --lr may go down; "
+                   "another --steps starts a new cosine horizon)")
+    t.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     t.add_argument("--checkpoint-every", type=_nonneg_int, default=0,
                    help="write the checkpoint every N steps (default: only at the end)")
+    t.add_argument("--eval-every", type=_nonneg_int, default=0,
+                   help="every N steps: KID (and FID) against held-out data into metrics.jsonl, the best "
+                   "so far kept as best.pt (default: 0, off)")
+    t.add_argument("--sample-every", type=_nonneg_int, default=0,
+                   help="every N steps: a grid of the fixed sample batch as samples/step_XXXXXX.png")
+    t.add_argument("--log-every", type=_positive_int, default=None,
+                   help="steps per metrics.jsonl line of mean losses (default: --steps / 100)")
+    t.add_argument("--tensorboard", action="store_true",
+                   help="also log to OUT/tensorboard (needs the tensorboard package)")
     t.add_argument("--threads", type=_positive_int, default=None,
                    help="CPU threads for torch (default 1 on CPU: the default models are too small to "
                    "gain from more, and extra threads slow down a shared machine)")
@@ -143,9 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="draw samples from a `fastgan train` checkpoint")
     s.add_argument("--checkpoint", type=Path, required=True, help="checkpoint.pt from `fastgan train`")
     s.add_argument("--n", type=_positive_int, default=64, help="number of samples")
-    s.add_argument("--out", type=Path, required=True, help="output file: .png for a plot, else a tensor file")
+    s.add_argument("--out", type=Path, required=True,
+                   help="output file, format by suffix: .png plot, .npy numpy, .pt torch tensor, .csv text")
     s.add_argument("--truncation", type=_positive_float, default=None, help="truncate latents to |z| <= t")
-    s.add_argument("--seed", type=_nonneg_int, default=None, help="latent seed (default: the run's fixed stream)")
+    s.add_argument("--seed", type=_nonneg_int, default=None,
+                   help="latent seed (default: the run's own fixed sample stream, the one its samples.png used)")
 
     sub.add_parser("bench", help="run the benchmarks (source checkout only; see bench/)", add_help=False)
     parser.subcommands = {"train": t, "sample": s}  # for errors that name the subcommand
@@ -176,16 +169,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "train":
         fail = parser.subcommands["train"].error
-        if args.model != "gan" and (args.loss != "bce" or args.saturating
-                                  or args.label_smoothing is not None):
-            fail("--loss, --saturating and --label-smoothing apply to `train gan` only")
+        from .train.run import model_options_error
+        from .train.trainer import discriminator_options_error
+
+        # the trainer's and run.py's rules, named by their flags, as usage errors before any work
+        error = model_options_error(args.model, {k: f"--{k.replace('_', '-')}" for k, v in (
+            ("loss", args.loss != "bce"), ("saturating", args.saturating),
+            ("label_smoothing", args.label_smoothing is not None), ("bandwidth", args.bandwidth is not None)) if v})
+        error = error or discriminator_options_error(args.model != "gmmn", {
+            "--d-steps": args.d_steps is not None, "--d-clip": args.d_clip is not None})
+        if error:
+            fail(error)
         if args.loss != "bce" and (args.saturating or args.label_smoothing):
             fail("--saturating and --label-smoothing apply to --loss bce only")
-        if args.model == "gmmn" and (args.d_steps is not None or args.d_clip is not None):
-            fail("--d-steps and --d-clip apply to `train gan` and `train mmdgan` only (a GMMN has no "
-                 "discriminator)")
-        if args.model == "gan" and args.bandwidth is not None:
-            fail("--bandwidth applies to `train gmmn` and `train mmdgan` only")
         import torch
 
         from .train.run import train_builtin
@@ -202,17 +198,22 @@ def main(argv: list[str] | None = None) -> int:
                 lr=args.lr, seed=args.seed, loss=args.loss, saturating=args.saturating,
                 label_smoothing=args.label_smoothing, d_steps=args.d_steps or 1, d_clip=args.d_clip,
                 amp=None if args.amp == "none" else args.amp, device=args.device, resume=args.resume,
-                checkpoint_every=args.checkpoint_every, progress=not args.quiet, bandwidth=args.bandwidth,
-                lr_schedule=args.lr_schedule)
-        except (NonFiniteLossError, OSError, ValueError) as exc:
+                overwrite=args.overwrite, checkpoint_every=args.checkpoint_every, progress=not args.quiet,
+                bandwidth=args.bandwidth, lr_schedule=args.lr_schedule, eval_every=args.eval_every,
+                sample_every=args.sample_every, log_every=args.log_every, tensorboard=args.tensorboard)
+        except (NonFiniteLossError, OSError, ValueError, ImportError) as exc:
+            # RunFolderError is an OSError, CheckpointError a ValueError: each one line naming its path
             print(f"fastgan train: error: {exc}", file=sys.stderr)
             return 1
         if metrics:
-            summary = {k: metrics[k] for k in ("heldout_mmd2", "modes_covered", "high_quality_share",
-                                                "seconds", "samples_per_s") if k in metrics}
+            summary = {k: metrics[k] for k in ("heldout_mmd2", "kid", "fid", "modes_covered",
+                                                "high_quality_share", "seconds", "samples_per_s")
+                       if k in metrics}
             text = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items())
             print(f"fastgan train: done, {metrics['steps']} steps; {text}")
-            print(f"fastgan train: wrote {args.out}/checkpoint.pt, loss.png, samples.png, metrics.json")
+            extra = ", best.pt" if args.eval_every else ""
+            print(f"fastgan train: wrote {args.out}/checkpoint.pt{extra}, metrics.jsonl, loss.png, report.png, "
+                  "samples.png, metrics.json")
         return 0
     if args.command == "sample":
         from .train.run import sample_checkpoint

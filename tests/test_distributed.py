@@ -145,7 +145,7 @@ def test_cli_two_processes_match_one(tmp_path):
     from fastgan.cli import main
 
     runs = {m: ["train", m, "--data", "gauss1d", "--steps", "12", "--batch-size", "32", "--quiet",
-                "--device", "cpu"] for m in ("gmmn", "gan")}
+                "--device", "cpu", "--eval-every", "6"] for m in ("gmmn", "gan")}
     old = torch.get_num_threads()
     try:
         for m, args in runs.items():
@@ -165,5 +165,23 @@ def test_cli_two_processes_match_one(tmp_path):
                                        rtol=1e-4, atol=1e-5)
         metrics = json.loads((two / "metrics.json").read_text())
         assert metrics["world_size"] == 2
-        assert sorted(p.name for p in two.iterdir()) == ["checkpoint.pt", "loss.png", "metrics.json",
+        # rank 0 alone writes (and holds the folder's lock)
+        assert sorted(p.name for p in two.iterdir()) == [".lock", "best.pt", "checkpoint.pt", "loss.png",
+                                                         "metrics.json", "metrics.jsonl", "report.png",
                                                          "samples.png"]
+        # the evaluation (rank 0) picks the same best step as one process
+        assert load_checkpoint(two / "best.pt")["step"] == load_checkpoint(one / "best.pt")["step"]
+
+
+def test_cli_two_processes_stop_together_when_the_folder_is_refused(tmp_path):
+    # rank 0 refuses a folder that holds another run; rank 1 must stop too, not wait forever
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "checkpoint.pt").write_bytes(b"someone else's run")
+    args = ["train", "gmmn", "--data", "gauss1d", "--steps", "2", "--batch-size", "8", "--quiet",
+            "--device", "cpu", "--out", str(out)]
+    outs, procs = _launch_once(tmp_path, "cli", json.dumps([args]), 2, 120)
+    assert [p.returncode for p in procs] == [1, 1], [e[-2000:] for _, e in outs]
+    assert "is not empty" in outs[0][1]
+    assert "rank 0 could not use the run folder" in outs[1][1]
+    assert (out / "checkpoint.pt").read_bytes() == b"someone else's run"

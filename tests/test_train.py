@@ -309,10 +309,17 @@ def test_trainer_argument_errors():
         MMDTrainer(g, latent_dim=2, kernel="rbf")
     with pytest.raises(TypeError, match="rng must be an int seed or a fastgan.Generator"):
         MMDTrainer(g, latent_dim=2, rng="seed")
-    with pytest.raises(ValueError, match="d_steps, d_clip, d_lr and d_optimizer apply to an MMD-GAN"):
+    with pytest.raises(ValueError, match="d_steps applies to models with a discriminator.*a GMMN has none"):
         MMDTrainer(g, latent_dim=2, d_steps=3)
-    with pytest.raises(ValueError, match="apply to an MMD-GAN"):
-        MMDTrainer(g, latent_dim=2, d_clip=0.1)
+    with pytest.raises(ValueError, match="d_clip, d_lr apply to models with a discriminator"):
+        MMDTrainer(g, latent_dim=2, d_clip=0.1, d_lr=1e-3)
+    # the loss op's label rule, checked when the trainer is built (was: at the first step)
+    with pytest.raises(ValueError, match=r"real_label must be in \[0, 1\], got 1.5"):
+        GANTrainer(g, d, latent_dim=2, real_label=1.5)
+    with pytest.raises(TypeError, match="fake_label must be a float in"):
+        GANTrainer(g, d, latent_dim=2, fake_label="0")
+    with pytest.raises(ValueError, match="saturating=True applies to loss='bce' only"):
+        GANTrainer(g, d, latent_dim=2, loss="hinge", saturating=True)
     with pytest.raises(ValueError, match="latent_distribution must be 'normal' or 'uniform', got 'cauchy'"):
         GANTrainer(g, d, latent_dim=2, latent_distribution="cauchy")
     t = MMDTrainer(g, latent_dim=2)
@@ -337,12 +344,19 @@ def test_train_builtin_argument_errors(tmp_path):
         train_builtin("vae", "ring", out=tmp_path)
     with pytest.raises(ValueError, match="data must be one of"):
         train_builtin("gmmn", "moons", out=tmp_path)
-    with pytest.raises(ValueError, match="bandwidth applies to the MMD models"):
+    with pytest.raises(ValueError, match="bandwidth applies to models 'gmmn', 'mmdgan' only, not 'gan'"):
         train_builtin("gan", "ring", out=tmp_path, bandwidth=(1.0,))
-    with pytest.raises(ValueError, match="d_steps and d_clip apply to models with a discriminator"):
+    # the API used to ignore a GAN loss given to an MMD model
+    with pytest.raises(ValueError, match="loss applies to model 'gan' only, not 'gmmn'"):
+        train_builtin("gmmn", "ring", out=tmp_path, loss="hinge")
+    with pytest.raises(ValueError, match="d_steps applies to models with a discriminator"):
         train_builtin("gmmn", "ring", out=tmp_path, d_steps=2)
     with pytest.raises(ValueError, match="label_smoothing must be in"):
         train_builtin("gan", "ring", out=tmp_path, label_smoothing=1.0)
+    with pytest.raises(ValueError, match="eval_every must be an int >= 0, got -1"):
+        train_builtin("gmmn", "ring", out=tmp_path, eval_every=-1)
+    with pytest.raises(ValueError, match="log_every must be an int >= 1, got 0"):
+        train_builtin("gmmn", "ring", out=tmp_path, log_every=0)
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="'cuda': CUDA is not available"):
             init_from_env("cuda")

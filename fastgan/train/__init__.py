@@ -12,16 +12,18 @@ Example::
     samples = t.sample(2500)
     print(fastgan.train.mode_coverage(samples, data.centers, data.std))
 """
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .distributed import gather_rows, init_from_env, sharded_mmd
-from .metrics import heldout_mmd, mode_coverage
+from .metrics import Evaluator, heldout_mmd, mode_coverage
 from .models import mlp_discriminator, mlp_generator
-from .trainer import GANTrainer, MMDTrainer, NonFiniteLossError, Trainer
+from .runs import RunFolder, RunFolderError, atomic_write
+from .trainer import GANTrainer, MMDTrainer, NonFiniteLossError, NonFiniteStateError, Trainer
 
 __all__ = [
-    "Trainer", "GANTrainer", "MMDTrainer", "NonFiniteLossError", "mlp_generator", "mlp_discriminator",
-    "save_checkpoint", "load_checkpoint", "sharded_mmd", "gather_rows", "init_from_env",
-    "mode_coverage", "heldout_mmd", "train_builtin",
+    "Trainer", "GANTrainer", "MMDTrainer", "NonFiniteLossError", "NonFiniteStateError", "mlp_generator",
+    "mlp_discriminator", "save_checkpoint", "load_checkpoint", "CheckpointError", "sharded_mmd", "gather_rows",
+    "init_from_env", "mode_coverage", "heldout_mmd", "Evaluator", "RunFolder", "RunFolderError",
+    "atomic_write", "train_builtin",
 ]
 
 

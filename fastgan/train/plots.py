@@ -8,15 +8,18 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["plot_losses", "plot_scatter", "plot_image_grid", "plot_hist"]
+__all__ = ["plot_losses", "plot_scatter", "plot_image_grid", "plot_hist", "plot_report"]
 
 
 def _save(fig, path) -> Path:
-    """Write a finished figure as PNG and free it."""
+    """Write a finished figure as PNG, atomically (see :mod:`fastgan.train.runs`), and free it."""
+    from .runs import save_figure
+
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    _pyplot().close(fig)
-    return Path(path)
+    try:
+        return save_figure(fig, path)
+    finally:
+        _pyplot().close(fig)
 
 
 def _pyplot():
@@ -34,6 +37,11 @@ def plot_losses(history: dict, path, *, title: str = "training losses") -> Path:
     """One line per loss in ``history`` (name -> list of per-step floats), with a moving average."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
+    _loss_axes(ax, history, title)
+    return _save(fig, path)
+
+
+def _loss_axes(ax, history: dict, title: str) -> None:
     for name, values in history.items():
         if not values:
             continue
@@ -52,6 +60,27 @@ def plot_losses(history: dict, path, *, title: str = "training losses") -> Path:
     ax.set_ylabel("loss")
     ax.set_title(title)
     ax.legend()
+
+
+def plot_report(history: dict, metrics: dict, path, *, title: str = "run report") -> Path:
+    """The loss curves (left) beside the evaluation metrics over training (right).
+
+    ``metrics``: name -> (steps, values), e.g. from :meth:`fastgan.train.logging.MetricsLog.series`;
+    names with no points are left out (without any, the right panel says so)."""
+    plt = _pyplot()
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4))
+    _loss_axes(ax, history, title)
+    shown = {k: v for k, v in metrics.items() if v[0]}
+    for name, (steps, values) in shown.items():
+        bx.plot(steps, values, marker="o", ms=3, label=name)
+    if shown:
+        bx.set_yscale("symlog", linthresh=1e-4)  # KID may dip below 0 (unbiased)
+        bx.legend()
+    else:
+        bx.text(0.5, 0.5, "no evaluations (--eval-every)", ha="center", va="center", transform=bx.transAxes)
+        bx.set_yticks([])
+    bx.set_xlabel("step")
+    bx.set_title("held-out metrics (lower is better)")
     return _save(fig, path)
 
 
@@ -90,10 +119,14 @@ def plot_hist(samples: torch.Tensor, path, *, real: torch.Tensor | None = None,
 
 
 def plot_image_grid(images: torch.Tensor, path, *, image_shape=(8, 8), nrow: int = 8,
-                    title: str | None = None) -> Path:
-    """A grid of grey images: images (n, H·W) or (n, H, W) with values in [0, 1]."""
+                    title: str | None = None, real: torch.Tensor | None = None) -> Path:
+    """A grid of grey images: images (n, H·W) or (n, H, W) with values in [0, 1]. With
+    ``real``, its first ``nrow`` images fill the top row, above the generated ones."""
     plt = _pyplot()
     imgs = images.detach().float().cpu().clamp(0, 1).reshape(-1, *image_shape)
+    if real is not None:
+        top = real.detach().float().cpu().clamp(0, 1).reshape(-1, *image_shape)[:nrow]
+        imgs = torch.cat([top, imgs])
     n = imgs.shape[0]
     ncol = min(nrow, n)
     nrows = -(-n // ncol)

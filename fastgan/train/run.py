@@ -1,13 +1,21 @@
 """End-to-end training runs on the built-in data sets (what ``fastgan train`` does).
 
 :func:`train_builtin` builds the default MLPs for a data set, trains a GAN, a GMMN or an
-MMD-GAN, and writes into ``out``: ``checkpoint.pt`` (atomic, resumable), ``loss.png``,
-``samples.png`` (digit grid, 2-D scatter or 1-D histogram) and ``metrics.json`` (held-out
-MMD², and for the 2-D mixtures modes covered and the high-quality share).
+MMD-GAN, and writes into ``out`` (a :class:`fastgan.train.runs.RunFolder`: locked, checked
+before step 1, every file written atomically): ``checkpoint.pt`` (resumable), ``best.pt``
+(the best KID so far, with ``eval_every``), ``metrics.jsonl`` (losses per log interval and
+each evaluation), ``samples/step_XXXXXX.png`` (with ``sample_every``), ``loss.png``,
+``report.png`` (losses and metrics), ``samples.png`` (a row of real data above the digit
+grid, or a 2-D scatter / 1-D histogram over the data) and ``metrics.json`` (held-out MMD², KID
+and FID, and for the 2-D mixtures modes covered and the high-quality share).
 """
 from __future__ import annotations
 
+import errno
+import io
 import json
+import math
+import sys
 import time
 from pathlib import Path
 
@@ -16,13 +24,33 @@ import torch
 from .. import data as _data
 from .. import random as _random
 from . import distributed as _dist
-from .metrics import heldout_mmd, mode_coverage
+from .checkpoint import CheckpointError, load_checkpoint, require_fields
+from .logging import MetricsLog, tensorboard_class, tensorboard_writer
+from .metrics import Evaluator, heldout_mmd, mode_coverage
 from .models import mlp_discriminator, mlp_generator
-from .trainer import GANTrainer, MMDTrainer
+from .runs import RunFolder, RunFolderError, atomic_write, check_resume
+from .trainer import GANTrainer, MMDTrainer, generate, sample_seed
 
-__all__ = ["PRESETS", "MODELS", "build_trainer", "train_builtin", "evaluate", "sample_checkpoint"]
+__all__ = ["PRESETS", "MODELS", "MODEL_OPTIONS", "model_options_error", "SAMPLE_FORMATS", "build_trainer", "train_builtin", "evaluate",
+           "sample_checkpoint"]
 
 MODELS = ("gan", "gmmn", "mmdgan")
+
+# which built-in models take which model-specific options (one rule for the API and the CLI)
+MODEL_OPTIONS = {"loss": ("gan",), "saturating": ("gan",), "label_smoothing": ("gan",),
+                 "bandwidth": ("gmmn", "mmdgan")}
+
+
+def model_options_error(model: str, given: dict) -> str | None:
+    """The message when ``model`` got an option of :data:`MODEL_OPTIONS` it does not take, else
+    None. ``given`` maps each option that was set to the caller's name for it (``"bandwidth"``
+    for the API, ``"--bandwidth"`` for the CLI)."""
+    for key, name in given.items():
+        models = MODEL_OPTIONS[key]
+        if model not in models:
+            which = "model " + repr(models[0]) if len(models) == 1 else "models " + ", ".join(map(repr, models))
+            return f"{name} applies to {which} only, not {model!r}"
+    return None
 
 # Per data set: network sizes, MMD bandwidths (in data units) and the default run length,
 # chosen so each default run takes about a minute on a 2-core CPU. Measured with seed 0
@@ -47,16 +75,6 @@ PRESETS = {
 }
 
 
-# run settings that may differ between a run and its --resume
-_RESUME_FREE = ("steps", "gan_lr", "mmd_lr")
-
-
-def _load_config(path) -> dict:
-    from .checkpoint import load_checkpoint
-
-    return load_checkpoint(path).get("config") or {}
-
-
 def build_trainer(config: dict, dim: int, *, device=None, seed: int = 0, amp=None):
     """The trainer a run ``config`` describes (keys of :data:`PRESETS` plus ``model``, ``loss``,
     ``saturating``, ``real_label``, ``d_steps``, ``lr``)."""
@@ -76,11 +94,15 @@ def build_trainer(config: dict, dim: int, *, device=None, seed: int = 0, amp=Non
     raise ValueError(f"model must be one of {MODELS}, got {model!r}")
 
 
-def _write_samples(samples, dataset, path, title):
+def _write_samples(samples, dataset, path, title, real_row: bool = False):
     from . import plots
 
     if getattr(dataset, "image_shape", None):
-        return plots.plot_image_grid(samples[:64], path, image_shape=dataset.image_shape, title=title)
+        real = dataset.held_out(8) if real_row else None
+        if real_row:
+            title = f"{title} (top row: real data)"
+        return plots.plot_image_grid(samples[:64], path, image_shape=dataset.image_shape, title=title,
+                                     real=real)
     if samples.shape[1] == 2:
         return plots.plot_scatter(samples, path, real=dataset.held_out(1000), centers=dataset.centers,
                                   title=title)
@@ -100,32 +122,108 @@ def evaluate(trainer, dataset, n: int = 2500) -> dict:
     return metrics
 
 
+def _run_bytes(trainer) -> int:
+    # a checkpoint holds each parameter three times (weights, Adam's two moments); checkpoint.pt,
+    # best.pt and one temporary copy during a write may coexist; plus the plots and logs
+    params = sum(p.numel() * p.element_size() for m in trainer._modules.values() for p in m.parameters())
+    return 3 * 3 * params + 8 * 2**20
+
+
+def _mean_losses(window: list[dict]) -> dict:
+    keys = window[0].keys() if window else ()
+    return {k: sum(w[k] for w in window) / len(window) for k in keys}
+
+
+class _RunCallback:
+    """What happens between steps of a built-in run: the log line, the evaluation with its
+    best checkpoint, and the periodic sample grid."""
+
+    def __init__(self, out: Path, dataset, log: MetricsLog | None, evaluator, *, log_every: int,
+                 eval_every: int, sample_every: int, best: float | None, title: str, t0: float):
+        self.out, self.dataset, self.log, self.evaluator = out, dataset, log, evaluator
+        self.log_every, self.eval_every, self.sample_every = log_every, eval_every, sample_every
+        self.best, self.title, self.t0 = best, title, t0
+        self.window: list[dict] = []
+
+    def __call__(self, trainer, losses: dict) -> None:
+        step = trainer.step
+        self.window.append(losses)
+        main = _dist.is_main_process()
+        if self.log is not None and main and step % self.log_every == 0:
+            lr = next(iter(trainer._optimizers.values())).param_groups[0]["lr"]
+            self.log.log(step, **_mean_losses(self.window), lr=lr, seconds=time.perf_counter() - self.t0)
+            self.window = []
+        if self.eval_every and step % self.eval_every == 0:
+            self.evaluate(trainer)
+        if self.sample_every and main and step % self.sample_every == 0:
+            n = 2500 if self.dataset.dim <= 2 else 64
+            _write_samples(trainer.sample(n).cpu(), self.dataset, self.out / "samples" / f"step_{step:06d}.png",
+                           title=f"{self.title}, step {step}")
+
+    def evaluate(self, trainer) -> dict:
+        values = self.evaluator(trainer) if _dist.is_main_process() else {}
+        if _dist.is_main_process() and self.log is not None:
+            self.log.log(trainer.step, **values)
+        better = _dist.is_main_process() and math.isfinite(values["kid"]) and (
+            self.best is None or values["kid"] < self.best)
+        if _dist.is_distributed():  # every rank takes part in writing a checkpoint (a barrier)
+            flag = torch.tensor([1.0 if better else 0.0])
+            torch.distributed.broadcast(flag, 0)
+            better = bool(flag.item())
+        if better:
+            self.best = values.get("kid", self.best)
+            trainer.save_checkpoint(self.out / "best.pt",
+                                    extra={"best": {"metric": "kid", "step": trainer.step, **values}},
+                                    track=False)
+        return values
+
+
 def train_builtin(model: str, data: str, *, out: str | Path, steps: int | None = None,
                   batch_size: int | None = None, lr: float | None = None, seed: int = 0,
                   loss: str = "bce", saturating: bool = False, label_smoothing: float | None = None,
                   d_steps: int = 1, d_clip: float | None = None, amp: str | None = None,
-                  device=None, resume: bool = False, checkpoint_every: int = 0,
-                  progress: bool = True, bandwidth=None, lr_schedule: str = "cosine") -> dict:
+                  device=None, resume: bool = False, overwrite: bool = False, checkpoint_every: int = 0,
+                  progress: bool = True, bandwidth=None, lr_schedule: str = "cosine", eval_every: int = 0,
+                  sample_every: int = 0, log_every: int | None = None, tensorboard: bool = False) -> dict:
     """Train ``model`` ("gan", "gmmn" or "mmdgan") on built-in ``data`` and write the run's
     files into ``out``; returns the metrics dict (also written to metrics.json).
 
     Defaults (steps, batch size, learning rate, bandwidths, network sizes) come from
     :data:`PRESETS`; the learning rate follows ``lr_schedule`` ("cosine" by default).
-    ``resume=True`` continues from ``out/checkpoint.pt`` up to ``steps``.
+
+    The run folder: a non-empty ``out`` is refused unless ``resume`` (continue from
+    ``out/checkpoint.pt`` up to ``steps``) or ``overwrite`` (replace the earlier run's files);
+    a second process on the same ``out`` is refused while the first runs. ``resume`` keeps
+    every setting of the checkpoint except ``steps`` (another value starts a new cosine horizon,
+    see :meth:`fastgan.train.Trainer.fit`) and ``lr``, which may only go down (recorded in the
+    checkpoint's ``lr_changes``); without ``lr`` it keeps the checkpoint's.
+
+    ``eval_every`` N: every N steps KID (and FID for data of dimension <= 256) of 1000 samples
+    of the fixed sample stream against held-out data (:class:`fastgan.train.metrics.Evaluator`),
+    logged to metrics.jsonl; the best KID so far is kept as ``best.pt``. ``sample_every`` N:
+    ``samples/step_XXXXXX.png`` every N steps. ``log_every`` (default steps // 100): the losses'
+    mean per interval into metrics.jsonl. ``tensorboard``: the same values to ``out/tensorboard``.
     """
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}")
     if data not in PRESETS:
         raise ValueError(f"data must be one of {tuple(PRESETS)}, got {data!r}")
-    if model == "gan" and bandwidth is not None:
-        raise ValueError("bandwidth applies to the MMD models ('gmmn', 'mmdgan'), not 'gan'")
-    if model == "gmmn" and (d_steps != 1 or d_clip is not None):
-        raise ValueError("d_steps and d_clip apply to models with a discriminator ('gan', 'mmdgan'), not 'gmmn'")
+    error = model_options_error(model, {k: k for k, v in (
+        ("loss", loss != "bce"), ("saturating", saturating), ("label_smoothing", label_smoothing is not None),
+        ("bandwidth", bandwidth is not None)) if v})
+    if error:
+        raise ValueError(error)
+    for name, v in (("eval_every", eval_every), ("sample_every", sample_every), ("checkpoint_every",
+                                                                                  checkpoint_every)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ValueError(f"{name} must be an int >= 0, got {v!r}")
     preset = PRESETS[data]
     if label_smoothing is None:
         label_smoothing = preset.get("label_smoothing", 0.0) if (model, loss) == ("gan", "bce") else 0.0
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+    out = Path(out)
+    ckpt = out / "checkpoint.pt"
     dataset = _data.load(data)
     device = _dist.init_from_env(device)
     config = {k: v for k, v in preset.items() if k != "label_smoothing"}
@@ -136,71 +234,171 @@ def train_builtin(model: str, data: str, *, out: str | Path, steps: int | None =
         config["bandwidth"] = tuple(bandwidth)
     steps = steps if steps is not None else preset["steps"]
     batch_size = batch_size if batch_size is not None else preset["batch_size"]
+    if log_every is None:
+        log_every = max(1, steps // 100)
+    if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 1:
+        raise ValueError(f"log_every must be an int >= 1, got {log_every!r}")
     config.update(steps=steps, batch_size=batch_size, seed=seed, amp=amp, lr_schedule=lr_schedule)
     torch.manual_seed(seed)  # the networks' initial weights: reproducible runs
     trainer = build_trainer(config, dataset.dim, device=device, seed=seed, amp=amp)
     trainer.config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in config.items()}
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt = out / "checkpoint.pt"
-    if resume:
-        if not ckpt.is_file():
-            raise FileNotFoundError(f"--resume: no checkpoint at {str(ckpt)!r}")
-        saved = _load_config(ckpt)
-        # the optimizers' state would silently override a new lr, and any other change
-        # breaks "resume = the uninterrupted run": only the number of steps may differ
-        for key in sorted(trainer.config, key=lambda k: (k not in ("model", "data"), k)):
-            value = trainer.config[key]
-            if key not in _RESUME_FREE and key in saved and saved[key] != value:
-                raise ValueError(f"--resume: the checkpoint was trained with {key}={saved[key]!r}, this run "
-                                 f"asks for {key}={value!r}; resume with the same settings (only --steps "
-                                 "may change)")
-        trainer.load_checkpoint(ckpt)
-        if steps < trainer.step:
-            raise ValueError(f"--resume: --steps {steps} is below the checkpoint's step {trainer.step}")
-    t0 = time.perf_counter()
-    start = trainer.step
-    trainer.fit(dataset, steps=steps, batch_size=batch_size, checkpoint=ckpt,
-                checkpoint_every=checkpoint_every, progress=progress, lr_schedule=lr_schedule)
-    seconds = time.perf_counter() - t0
-    metrics = {}
-    if _dist.is_main_process():
-        from .plots import plot_losses
+    main = _dist.is_main_process()
+    if tensorboard and main:
+        tensorboard_class()  # a missing package stops the run before the folder is touched
+    # the folder is checked (lock, emptiness, writability, space) before any training step
+    folder, failure = None, None
+    if main:
+        try:
+            folder = RunFolder(out, resume=resume, overwrite=overwrite, need_bytes=_run_bytes(trainer))
+        except (OSError, ValueError) as exc:
+            failure = exc
+    if _dist.is_distributed():  # the other ranks must not wait for a rank 0 that stopped
+        flag = torch.tensor([0.0 if failure is None else 1.0], device=device)
+        torch.distributed.broadcast(flag, 0)
+        if flag.item() and failure is None:
+            failure = RunFolderError(errno.EIO, f"rank 0 could not use the run folder {str(out)!r} (its error "
+                                     "says why)")
+    if failure is not None:
+        raise failure
+    log = None
+    try:
+        notes = []
+        if resume:
+            if not ckpt.is_file():
+                raise FileNotFoundError(f"--resume: no checkpoint at {str(ckpt)!r}")
+            saved = load_checkpoint(ckpt).get("config") or {}
+            if lr is None and isinstance(saved.get("lr"), (int, float)):
+                trainer.config["lr"] = saved["lr"]  # keep the (possibly lowered) rate of the run
+            lowered = check_resume(saved, trainer.config)
+            trainer.load_checkpoint(ckpt)
+            if steps < trainer.step:
+                raise ValueError(f"--resume: --steps {steps} is below the checkpoint's step {trainer.step}")
+            if "lr" in lowered:
+                old, new = lowered["lr"]
+                trainer.lower_learning_rate(new / old)
+                notes.append(f"learning rate lowered from {old:g} to {new:g} at step {trainer.step}")
+            if lr_schedule == "cosine" and saved.get("steps") not in (None, steps):
+                notes.append(f"--steps {steps} differs from the checkpoint's {saved['steps']}: the cosine "
+                             f"schedule starts a new {steps}-step horizon at step {trainer.step} (not the "
+                             f"uninterrupted {steps}-step run)")
+            if progress and main:
+                for note in notes:
+                    print(f"fastgan train: note: {note}", file=sys.stderr)
+        best = None
+        if resume and (out / "best.pt").is_file():
+            try:
+                best = load_checkpoint(out / "best.pt").get("extra", {}).get("best", {}).get("kid")
+            except (CheckpointError, OSError):
+                best = None  # an unreadable best.pt is replaced by the next best evaluation
+        if main:
+            tb = tensorboard_writer(out / "tensorboard") if tensorboard else None
+            log = MetricsLog(out / "metrics.jsonl", resume_step=trainer.step if resume else None, tensorboard=tb)
+        evaluator = None
+        if eval_every:
+            evaluator = Evaluator(dataset.held_out(1000), n=1000)
+        t0 = time.perf_counter()
+        start = trainer.step
+        title = f"{model} on {data}"
+        callback = _RunCallback(out, dataset, log, evaluator, log_every=log_every, eval_every=eval_every,
+                                sample_every=sample_every, best=best, title=title, t0=t0)
+        trainer.fit(dataset, steps=steps, batch_size=batch_size, checkpoint=ckpt,
+                    checkpoint_every=checkpoint_every, progress=progress, lr_schedule=lr_schedule,
+                    callback=callback)
+        seconds = time.perf_counter() - t0
+        final = {}
+        if evaluator is not None:
+            if trainer.step % eval_every or trainer.step == start:  # the last step was not evaluated
+                final = callback.evaluate(trainer)
+            elif main:
+                final = [x for x in log.lines if "kid" in x][-1]
+        metrics = {}
+        if main:
+            from .plots import plot_losses, plot_report
 
-        metrics = evaluate(trainer, dataset)
-        metrics.update(model=model, data=data, steps=trainer.step, steps_this_run=trainer.step - start,
-                       batch_size=batch_size, seconds=seconds, world_size=trainer.world_size,
-                       samples_per_s=(trainer.step - start) * batch_size * trainer.d_steps / max(seconds, 1e-9),
-                       final_losses={k: v[-1] for k, v in trainer.history.items() if v},
-                       config=trainer.config)
-        plot_losses(trainer.history, out / "loss.png", title=f"{model} on {data}")
-        _write_samples(trainer.sample(2500 if dataset.dim <= 2 else 64).cpu(), dataset, out / "samples.png",
-                       title=f"{model} on {data}, step {trainer.step}")
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    return metrics
+            metrics = evaluate(trainer, dataset)
+            metrics.update({k: final[k] for k in ("kid", "kid_std", "fid") if k in final})
+            metrics.update(model=model, data=data, steps=trainer.step, steps_this_run=trainer.step - start,
+                           batch_size=batch_size, seconds=seconds, world_size=trainer.world_size,
+                           samples_per_s=(trainer.step - start) * batch_size * trainer.d_steps / max(seconds, 1e-9),
+                           final_losses={k: v[-1] for k, v in trainer.history.items() if v},
+                           lr_schedules=trainer.lr_schedules, lr_changes=trainer.lr_changes, notes=notes,
+                           config=trainer.config)
+            plot_losses(trainer.history, out / "loss.png", title=title)
+            plot_report(trainer.history, {k: log.series(k) for k in ("kid", "fid")}, out / "report.png",
+                        title=title)
+            _write_samples(trainer.sample(2500 if dataset.dim <= 2 else 64).cpu(), dataset, out / "samples.png",
+                           title=f"{title}, step {trainer.step}", real_row=True)
+            atomic_write(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+        return metrics
+    finally:
+        if log is not None:
+            log.close()
+        if folder is not None:
+            folder.close()
+
+
+# ``fastgan sample --out``: what each suffix writes
+SAMPLE_FORMATS = {".png": "a plot (image grid, 2-D scatter or 1-D histogram)", ".npy": "numpy array (np.load)",
+                  ".pt": "torch tensor (torch.load)", ".csv": "comma-separated text, one sample per line"}
+
+
+def _encode(samples: torch.Tensor, suffix: str) -> bytes:
+    import numpy as np
+
+    buf = io.BytesIO()
+    if suffix == ".npy":
+        np.save(buf, samples.numpy())
+    elif suffix == ".pt":
+        torch.save(samples, buf)
+    else:
+        text = io.StringIO()
+        np.savetxt(text, samples.numpy(), delimiter=",", fmt="%.9g")
+        return text.getvalue().encode()
+    return buf.getvalue()
 
 
 def sample_checkpoint(checkpoint: str | Path, n: int, out: str | Path, *, truncation: float | None = None,
                       seed: int | None = None) -> Path:
-    """Rebuild the generator of a ``fastgan train`` checkpoint and write ``n`` samples to ``out``:
-    a PNG (image grid / scatter / histogram) for ``.png``, else a tensor file (``torch.save``)."""
-    from .. import Generator
-    from .checkpoint import load_checkpoint
+    """Rebuild the generator of a ``fastgan train`` checkpoint and write ``n`` samples to ``out``.
 
+    Only the generator is rebuilt (no discriminator, optimizers or data set; the data set is
+    loaded for a ``.png`` only, to draw against it). ``out``'s suffix picks the format (see
+    :data:`SAMPLE_FORMATS`): ``.png``, ``.npy``, ``.pt`` or ``.csv``; written atomically.
+    Latents: ``fastgan.Generator(seed)`` with ``seed``, else the run's own fixed sample stream
+    (the one its samples.png and evaluations used: ``Trainer.sample`` of a trainer with the
+    run's seed). A truncated, foreign or incomplete checkpoint raises CheckpointError naming
+    the file.
+    """
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in SAMPLE_FORMATS:
+        raise ValueError(f"out must end in one of {', '.join(SAMPLE_FORMATS)} (the format is taken from the "
+                         f"suffix), got {str(out)!r}")
     state = load_checkpoint(checkpoint)
     config = state.get("config") or {}
     if "data" not in config or "model" not in config:
-        raise ValueError(f"{str(checkpoint)!r} was not written by `fastgan train` (no run config); "
-                         "load it with your own modules via Trainer.load_checkpoint")
-    dataset = _data.load(config["data"])
-    trainer = build_trainer(config, dataset.dim)
-    trainer.generator.load_state_dict(state["models"]["generator"])
-    samples = trainer.sample(n, truncation=truncation,
-                             generator=None if seed is None else Generator(seed)).cpu()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".png":
+        raise CheckpointError(f"{str(checkpoint)!r} was not written by `fastgan train` (no run config); "
+                              "load it with your own modules via Trainer.load_checkpoint")
+    require_fields(config, checkpoint, ("latent_dim", "hidden", "out_activation"), "run config")
+    require_fields(state, checkpoint, ("models",))
+    require_fields(state["models"], checkpoint, ("generator",), "models")
+    weights = state["models"]["generator"]
+    hidden = tuple(config["hidden"])
+    last = weights.get(f"{2 * len(hidden)}.weight")  # the output Linear of mlp_generator
+    if not isinstance(last, torch.Tensor) or last.dim() != 2:
+        raise CheckpointError(f"checkpoint {str(checkpoint)!r}: the generator weights do not match the run "
+                              f"config (hidden={list(hidden)})")
+    g = mlp_generator(config["latent_dim"], int(last.shape[0]), hidden, config["out_activation"])
+    try:
+        g.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint {str(checkpoint)!r}: the generator weights do not match the run "
+                              f"config ({str(exc).splitlines()[0]})") from None
+    rng = _random.Generator(seed if seed is not None else sample_seed(config.get("seed", 0)))
+    samples = generate(g, n, latent_dim=config["latent_dim"], truncation=truncation, rng=rng)
+    if suffix == ".png":
+        dataset = _data.load(config["data"])
         _write_samples(samples, dataset, out, title=f"{config['model']} on {config['data']}: {n} samples")
     else:
-        torch.save(samples, out)
+        atomic_write(out, _encode(samples, suffix))
     return out

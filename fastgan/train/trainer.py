@@ -23,22 +23,95 @@ import torch
 from torch import nn
 
 from .. import random as _random
+from ..ops.gan_loss import _check_discriminator_options, _check_generator_options
+from ..ops.mmd import ESTIMATORS as _ESTIMATORS
+from ..ops.mmd import KERNELS as _KERNELS
 from . import _ops
 from . import distributed as _dist
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, require_fields, save_checkpoint
 from .progress import Progress
 
-__all__ = ["Trainer", "GANTrainer", "MMDTrainer", "NonFiniteLossError"]
+__all__ = ["Trainer", "GANTrainer", "MMDTrainer", "NonFiniteLossError", "NonFiniteStateError",
+           "discriminator_options_error", "generate", "sample_seed"]
 
 _AMP = {None: None, "none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-_GAN_LOSSES = ("bce", "hinge", "wasserstein")
-_KERNELS = ("gaussian", "laplacian", "imq", "polynomial", "energy")  # fastgan.mmd's kernels
+_STATE_FIELDS = ("trainer", "step", "models", "optimizers", "rng", "torch_rng", "history")
 
 
 class NonFiniteLossError(RuntimeError):
     """A loss became NaN or infinite; training stopped before the update that loss drives
     (a GAN's discriminator updates earlier in the same step are kept in memory, never in the
     checkpoint)."""
+
+
+class NonFiniteStateError(NonFiniteLossError):
+    """Model or optimizer state holds NaN/inf at a checkpoint: the checkpoint is not written,
+    so the last one on disk stays the last good one."""
+
+
+def discriminator_options_error(has_discriminator: bool, given: dict) -> str | None:
+    """The rule "discriminator options need a discriminator", for every layer that takes them.
+
+    ``given`` maps each caller's own option names (``"d_steps"``, ``"--d-clip"``, ...) to
+    whether that option was set. Returns the error message when a model without a
+    discriminator got one of them, else None."""
+    if has_discriminator:
+        return None
+    names = [k for k, v in given.items() if v]
+    if not names:
+        return None
+    return (f"{', '.join(names)} {'applies' if len(names) == 1 else 'apply'} to models with a discriminator "
+            "(a GAN or an MMD-GAN); a GMMN has none")
+
+
+def sample_seed(seed: int) -> int:
+    """The seed of a trainer's fixed sample stream for the training seed ``seed`` (what
+    :meth:`Trainer.sample` uses without ``generator=``): a constant offset, so the sample
+    latents never overlap the training stream's start."""
+    return (int(seed) + 0x9E3779B97F4A7C15) % (1 << 64)
+
+
+@torch.no_grad()
+def generate(generator: nn.Module, n: int, *, latent_dim: int, distribution: str = "normal",
+             truncation: float | None = None, rng: _random.Generator, device=None,
+             autocast=contextlib.nullcontext, batch_size: int = 4096) -> torch.Tensor:
+    """``n`` samples G(z) (float32) in eval mode, z ~ ``fastgan.sample.latent`` drawn from
+    ``rng`` in batches of ``batch_size``; the module's train/eval mode is restored after.
+
+    >>> generate(mlp_generator(4, 2), 10, latent_dim=4, rng=fastgan.Generator(0)).shape  # doctest: +SKIP
+    torch.Size([10, 2])
+    """
+    _check_module("generator", generator)
+    n = _check_int("n", n)
+    batch_size = _check_int("batch_size", batch_size)
+    was_training = generator.training
+    generator.eval()
+    try:
+        out = []
+        for start in range(0, n, batch_size):
+            m = min(batch_size, n - start)
+            z = _ops.latent(m, latent_dim, distribution=distribution, truncation=truncation,
+                            generator=rng, device=device)
+            with autocast():
+                out.append(generator(z).float())
+        return torch.cat(out)
+    finally:
+        generator.train(was_training)
+
+
+def _non_finite(state, where: str) -> str | None:
+    # the first place in a (nested) state dict holding NaN/inf, as a readable path
+    if isinstance(state, torch.Tensor):
+        if state.is_floating_point() and not bool(torch.isfinite(state).all()):
+            return where
+        return None
+    items = state.items() if isinstance(state, dict) else enumerate(state) if isinstance(
+        state, (list, tuple)) else ()
+    for k, v in items:
+        bad = _non_finite(v, f"{where}[{k!r}]")
+        if bad:
+            return bad
+    return None
 
 
 def _check_int(name, value, minimum=1) -> int:
@@ -86,8 +159,12 @@ class Trainer:
             self.rng = _random.Generator(rng, self.device)
         else:
             raise TypeError(f"rng must be an int seed or a fastgan.Generator, got {type(rng).__name__}")
-        self._sample_seed = (self.rng.initial_seed() + 0x9E3779B97F4A7C15) % (1 << 64)
+        self._sample_seed = sample_seed(self.rng.initial_seed())
         self.step = 0
+        # learning-rate schedule segments [{"step", "schedule", "horizon"}] and lowered rates
+        # [{"step", "factor"}], both kept in the checkpoint
+        self.lr_schedules: list[dict] = []
+        self.lr_changes: list[dict] = []
         self.history: dict[str, list[float]] = {}
         self.world_size = _dist.world_size()
         self.rank = _dist.rank()
@@ -138,7 +215,8 @@ class Trainer:
     def _check_finite(self, name: str, loss: torch.Tensor) -> float:
         value = float(_dist.all_reduce_mean(loss.detach().float()))
         if not math.isfinite(value):
-            where = (f"the last good checkpoint is {str(self.last_checkpoint)!r}"
+            where = (f"the last good checkpoint is {str(self.last_checkpoint)!r}; resume it with a lower "
+                     "learning rate: --resume --lr LOWER, or lower_learning_rate()"
                      if self.last_checkpoint is not None else "no checkpoint was written yet")
             raise NonFiniteLossError(
                 f"{name} is {value} at step {self.step + 1}; training stopped before the update this "
@@ -211,6 +289,13 @@ class Trainer:
         """One training step on real data; returns the step's losses as floats."""
         raise NotImplementedError
 
+    def _clip_discriminator(self) -> None:
+        # weight clipping (WGAN, MMD-GAN) after each discriminator update
+        if getattr(self, "d_clip", None) is not None:
+            with torch.no_grad():
+                for p in self.discriminator.parameters():
+                    p.clamp_(-self.d_clip, self.d_clip)
+
     def _split_real(self, real) -> list[torch.Tensor]:
         k = self.d_steps
         if isinstance(real, torch.Tensor):
@@ -234,7 +319,11 @@ class Trainer:
         processes under torchrun). With ``checkpoint`` a checkpoint is written atomically every
         ``checkpoint_every`` steps (0: only at the end). ``lr_schedule="cosine"`` anneals every
         optimizer's learning rate as lr·(1 + cos(π·step/steps))/2 (a function of the step, so a
-        resumed run with the same ``steps`` follows the same schedule). ``callback(trainer,
+        resumed run with the same ``steps`` follows the same schedule). Resuming with another
+        ``steps`` starts a new horizon: from the resumed step on, the rate is that of a
+        ``steps``-long schedule (a jump up when ``steps`` grows), and the change is recorded in
+        :attr:`lr_schedules`; the run is then not the uninterrupted ``steps``-step run.
+        ``callback(trainer,
         losses)`` runs after each step. Returns :attr:`history`.
         """
         steps = _check_int("steps", steps, minimum=0)
@@ -249,6 +338,11 @@ class Trainer:
         for opt in self._optimizers.values():
             for group in opt.param_groups:
                 group.setdefault("initial_lr", group["lr"])
+        segment = {"schedule": lr_schedule, "horizon": steps}
+        last = self.lr_schedules[-1] if self.lr_schedules else None
+        if last is None or {k: last[k] for k in segment} != segment:
+            # resuming with another --steps starts a new horizon from this step on (documented)
+            self.lr_schedules.append({"step": self.step, **segment})
         bar = Progress(steps, start=self.step, desc=type(self).__name__, log_every=log_every,
                        enabled=progress and _dist.is_main_process())
         t0, n0 = time.perf_counter(), self.step
@@ -282,19 +376,23 @@ class Trainer:
         """
         n = _check_int("n", n)
         g = generator if generator is not None else _random.Generator(self._sample_seed, self.device)
-        was_training = self.generator.training
-        self.generator.eval()
-        try:
-            out = []
-            for start in range(0, n, batch_size):
-                m = min(batch_size, n - start)
-                z = _ops.latent(m, self.latent_dim, distribution=self.latent_distribution,
-                                truncation=truncation, generator=g, device=self.device)
-                with self._autocast():
-                    out.append(self.generator(z).float())
-            return torch.cat(out)
-        finally:
-            self.generator.train(was_training)
+        return generate(self.generator, n, latent_dim=self.latent_dim, distribution=self.latent_distribution,
+                        truncation=truncation, rng=g, device=self.device, autocast=self._autocast,
+                        batch_size=batch_size)
+
+    def lower_learning_rate(self, factor: float) -> None:
+        """Multiply every optimizer's learning rate (and its schedule's base rate) by
+        ``factor`` in (0, 1], e.g. after a divergence; recorded in :attr:`lr_changes` and so in
+        the checkpoint."""
+        factor = _check_float("factor", factor, positive=True)
+        if factor > 1.0:
+            raise ValueError(f"factor must be in (0, 1] (a lower learning rate), got {factor}")
+        for opt in self._optimizers.values():
+            for group in opt.param_groups:
+                group["lr"] *= factor
+                if "initial_lr" in group:
+                    group["initial_lr"] *= factor
+        self.lr_changes.append({"step": self.step, "factor": factor})
 
     def state_dict(self) -> dict:
         """Everything needed to resume: step, models, optimizers, scaler, RNG states, history."""
@@ -308,9 +406,13 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "history": {k: list(v) for k, v in self.history.items()},
             "config": dict(self.config),
+            "lr_schedules": [dict(s) for s in self.lr_schedules],
+            "lr_changes": [dict(c) for c in self.lr_changes],
         }
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict, path="<state>") -> None:
+        """Restore :meth:`state_dict`; a missing field raises CheckpointError naming ``path``."""
+        require_fields(state, path, _STATE_FIELDS)
         if state.get("trainer") != type(self).__name__:
             raise ValueError(f"checkpoint is from a {state.get('trainer')}, not a {type(self).__name__}")
         missing = set(self._modules) ^ set(state["models"])
@@ -327,24 +429,41 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"])
         self.step = int(state["step"])
         self.history = {k: list(v) for k, v in state["history"].items()}
+        self.lr_schedules = [dict(s) for s in state.get("lr_schedules", [])]
+        self.lr_changes = [dict(c) for c in state.get("lr_changes", [])]
 
-    def save_checkpoint(self, path: str | Path, extra: dict | None = None) -> Path:
-        """Write :meth:`state_dict` (plus ``extra``) atomically; only process 0 writes."""
+    def save_checkpoint(self, path: str | Path, extra: dict | None = None, *, track: bool = True) -> Path:
+        """Write :meth:`state_dict` (plus ``extra``) atomically; only process 0 writes.
+
+        ``track=False`` writes a side copy (e.g. the best-so-far ``best.pt``) that is not
+        :attr:`last_checkpoint`: :meth:`fit` still writes its own checkpoint at the end.
+
+        A state with NaN/inf in a model or optimizer raises :class:`NonFiniteStateError`
+        instead of writing, so the checkpoint on disk stays the last good one."""
         path = Path(path)
+        state = self.state_dict()
+        bad = _non_finite({"models": state["models"], "optimizers": state["optimizers"]}, "state")
+        if bad:
+            where = (f"the last good checkpoint is {str(self.last_checkpoint)!r} (step {self._ckpt_step})"
+                     if self.last_checkpoint is not None else "no checkpoint was written yet")
+            raise NonFiniteStateError(
+                f"not writing {str(path)!r}: {bad} holds NaN/inf at step {self.step}; {where}. Restart "
+                "from it with a lower learning rate (fastgan train ... --resume --lr LOWER, or "
+                "Trainer.load_checkpoint then lower_learning_rate) or without mixed precision.")
         if _dist.is_main_process():
-            state = self.state_dict()
             if extra:
                 state["extra"] = extra
             save_checkpoint(state, path)
         if _dist.is_distributed():
             torch.distributed.barrier()
-        self.last_checkpoint, self._ckpt_step = path, self.step
+        if track:
+            self.last_checkpoint, self._ckpt_step = path, self.step
         return path
 
     def load_checkpoint(self, path: str | Path) -> dict:
         """Restore a checkpoint written by :meth:`save_checkpoint`; returns the raw state."""
         state = load_checkpoint(path, map_location=self.device)
-        self.load_state_dict(state)
+        self.load_state_dict(state, path)
         self.last_checkpoint, self._ckpt_step = Path(path), self.step
         return state
 
@@ -382,15 +501,11 @@ class GANTrainer(Trainer):
         super().__init__(generator, latent_dim=latent_dim, latent_distribution=latent_distribution,
                          amp=amp, device=device, rng=rng)
         self.discriminator = _check_module("discriminator", discriminator)
-        if loss not in _GAN_LOSSES:
-            raise ValueError(f"loss must be one of {_GAN_LOSSES}, got {loss!r}")
-        if not isinstance(saturating, bool):
-            raise TypeError("saturating must be a bool")
+        # the loss ops' own rules: one of their losses, labels in [0, 1], labels and the saturating
+        # loss for bce only (checked here, not at the first step)
+        _check_generator_options(saturating, loss, "mean")
+        self.real_label, self.fake_label = _check_discriminator_options(real_label, fake_label, loss, "mean")
         self.loss, self.saturating = loss, saturating
-        self.real_label = _check_float("real_label", real_label)
-        self.fake_label = _check_float("fake_label", fake_label)
-        if loss != "bce" and (self.real_label != 1.0 or self.fake_label != 0.0):
-            raise ValueError(f"real_label/fake_label (label smoothing) apply to loss='bce' only, not {loss!r}")
         self._d_steps = _check_int("d_steps", d_steps)
         self.d_clip = None if d_clip is None else _check_float("d_clip", d_clip, positive=True)
         g_opt = g_optimizer or self._adam(generator, lr, betas, "lr")
@@ -412,10 +527,7 @@ class GANTrainer(Trainer):
                                              loss=self.loss)
             d_losses.append(self._check_finite("discriminator loss", d_loss))
             self._backward_step(d_loss, "discriminator")
-            if self.d_clip is not None:
-                with torch.no_grad():
-                    for p in self.discriminator.parameters():
-                        p.clamp_(-self.d_clip, self.d_clip)
+            self._clip_discriminator()
         z = self._latent(batches[-1].shape[0] * self.world_size)
         with self._discriminator_frozen(D):
             with self._autocast():
@@ -458,9 +570,9 @@ class MMDTrainer(Trainer):
         super().__init__(generator, latent_dim=latent_dim, latent_distribution=latent_distribution,
                          amp=amp, device=device, rng=rng)
         if kernel not in _KERNELS:
-            raise ValueError(f"kernel must be one of {_KERNELS}, got {kernel!r}")
-        if estimator not in ("unbiased", "biased"):
-            raise ValueError(f"estimator must be 'unbiased' or 'biased', got {estimator!r}")
+            raise ValueError(f"kernel must be one of {tuple(_KERNELS)}, got {kernel!r}")
+        if estimator not in _ESTIMATORS:
+            raise ValueError(f"estimator must be one of {_ESTIMATORS}, got {estimator!r}")
         if isinstance(bandwidth, (int, float)) and not isinstance(bandwidth, bool):
             _check_float("bandwidth", bandwidth, positive=True)
         elif isinstance(bandwidth, (list, tuple)) and bandwidth:
@@ -470,10 +582,11 @@ class MMDTrainer(Trainer):
                              f"or 'median', got {bandwidth!r}")
         self.kernel, self.bandwidth, self.estimator = kernel, bandwidth, estimator
         self.discriminator = None if discriminator is None else _check_module("discriminator", discriminator)
-        if discriminator is None and (d_steps != 1 or d_clip is not None or d_optimizer is not None
-                                      or d_lr is not None):
-            raise ValueError("d_steps, d_clip, d_lr and d_optimizer apply to an MMD-GAN (pass discriminator=); "
-                             "a GMMN has no discriminator")
+        error = discriminator_options_error(discriminator is not None, {
+            "d_steps": d_steps != 1, "d_clip": d_clip is not None, "d_lr": d_lr is not None,
+            "d_optimizer": d_optimizer is not None})
+        if error:
+            raise ValueError(f"{error} (pass discriminator= for an MMD-GAN)")
         self._d_steps = _check_int("d_steps", d_steps) if discriminator is not None else 1
         self.d_clip = None if d_clip is None else _check_float("d_clip", d_clip, positive=True)
         self._register("generator", generator, optimizer or self._adam(generator, lr, betas, "lr"))
@@ -503,10 +616,7 @@ class MMDTrainer(Trainer):
                 d_loss = -self._mmd(fr, ff)
                 d_values.append(-self._check_finite("discriminator MMD²", d_loss))
                 self._backward_step(d_loss * w if w > 1 else d_loss, "discriminator")
-                if self.d_clip is not None:
-                    with torch.no_grad():
-                        for p in self.discriminator.parameters():
-                            p.clamp_(-self.d_clip, self.d_clip)
+                self._clip_discriminator()
             out["d_mmd2"] = sum(d_values) / len(d_values)
         x = batches[-1]
         z = self._latent(x.shape[0] * self.world_size)
