@@ -131,7 +131,8 @@ def mmd_perm_kernel(
         rsum += tl.sum(kd.to(tl.float32), axis=1)
         sg = tl.load(sign_ptr + rows_n[:, None] * stride_sp + offs_b[None, :],
                      mask=mask_n[:, None] & mask_b[None, :], other=0)
-        acc = _dot(kd, _to_k_dtype(sg, K_DOT), acc, PRECISION, UPCAST)
+        # int8 -> fp32 -> dot dtype: the interpreter's direct int8 -> bf16 gives NaN (3.9)
+        acc = _dot(kd, _to_k_dtype(sg.to(tl.float32), K_DOT), acc, PRECISION, UPCAST)
 
     # epilogue: v = (h/2)·Kσ + g·r, s = (h/2)·σ + g, q = Σ_rows s·v, ra = Σ_rows a·r
     sg_m = tl.load(sign_ptr + rows_m[:, None] * stride_sp + offs_b[None, :],
