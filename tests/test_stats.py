@@ -97,6 +97,20 @@ def test_triton_kernel_large_d_and_cpu_agree():
     assert res.pvalue == cpu.pvalue
 
 
+@pytest.mark.parametrize("precision, bound", [("ieee", 1e-4), ("tf32", 0.05)])
+def test_device_path_equals_reference(device, precision, bound):
+    # on a GPU: the compiled kernel, permutations drawn on the GPU (the same as on the CPU for
+    # the same state); on a CPU machine the CPU path (precision does not apply there)
+    x, y = _data(150, 170, 16, shift=0.1, dtype=torch.float32, seed=8)
+    res = S.mmd_test(x.to(device), y.to(device), permutations=200, bandwidth=4.0,
+                     generator=fastgan.Generator(6, device=device), precision=precision)
+    stat, pvalue, null = _reference(x, y, 200, 6, bandwidth=4.0)
+    assert res.null.device.type == device.type
+    assert _null_error(res, null) < bound
+    lo, hi = _count_at_tolerance(null, stat, bound * null.std().item())
+    assert (lo + 1) / 201 <= res.pvalue <= (hi + 1) / 201
+
+
 # ----------------------------------------------------------------------------------------------
 # precision of the null statistics per dtype (documented in fastgan.stats)
 # ----------------------------------------------------------------------------------------------
