@@ -57,6 +57,9 @@ D = 5; tests/test_stats.py checks the bounds in brackets):
 
 - float64 (CPU path): ~1e-14 [1e-9];
 - float32, CPU path and the Triton kernel with ``precision="ieee"``: ~1e-6 [1e-4];
+The float16 and bfloat16 numbers are the Triton kernel's; the CPU path computes those inputs in
+float32.
+
 - float16: ~2e-3 [2e-2] (the rows are rounded to fp16 after centring; kernel values enter
   the tensor cores in fp16, or fp32 for the polynomial and energy kernels, whose values
   overflow it);
@@ -143,7 +146,7 @@ def _check_pair(x, y, min_rows: int):
         raise ValueError(f"x and y must be on the same device, got {x.device} and {y.device}")
     for t, name in ((x, "x"), (y, "y")):
         if t.shape[0] < min_rows:
-            raise ValueError(f"{name} needs at least {min_rows} samples here, got {t.shape[0]}")
+            raise ValueError(f"{name} needs at least {min_rows} sample(s) here, got {t.shape[0]}")
 
 
 def _check_kernel_args(kernel, degree, gamma, coef, precision):
@@ -520,8 +523,9 @@ def mmd_test(x: torch.Tensor, y: torch.Tensor, *, kernel: str = "gaussian", band
     if select == "power":
         if not has_bw:
             raise ValueError(f"select=\"power\" chooses a bandwidth; the {kernel} kernel has none")
-        if isinstance(bandwidth, (str, int, float)) or not isinstance(
-                bandwidth, (Sequence, torch.Tensor)):
+        if isinstance(bandwidth, torch.Tensor):
+            bandwidth = bandwidth.detach().reshape(-1).tolist()
+        if isinstance(bandwidth, (str, int, float)) or not isinstance(bandwidth, Sequence):
             raise ValueError(f"select=\"power\" needs bandwidth = a non-empty list of candidate σ, "
                              f"got {bandwidth!r}")
         if len(bandwidth) == 0:
