@@ -148,9 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=_nonneg_int, default=None, help="latent seed (default: the run's fixed stream)")
 
     sub.add_parser("bench", help="run the benchmarks (source checkout only; see bench/)", add_help=False)
-    from .stats import add_cli as _add_test_cli
-
-    _add_test_cli(sub)  # fastgan test A B (fastgan/stats.py)
+    from .stats import add_cli
+    add_cli(sub)  # fastgan test A B (fastgan/stats.py)
     parser.subcommands = {"train": t, "sample": s}  # for errors that name the subcommand
     return parser
 
@@ -230,7 +229,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "test":
         from .stats import run_cli
-
         return run_cli(args)
     return 2  # pragma: no cover - argparse rejects other commands
 

@@ -558,6 +558,10 @@ def mmd_test(x: torch.Tensor, y: torch.Tensor, *, kernel: str = "gaussian", band
         q, ra, rows, _ = _sums(x, y, kernel, sig, degree, gamma, coef, signs,
                                estimator == "unbiased", False, precision)
     t = _statistics(q, ra, rows, n, m, estimator)
+    if not bool(torch.isfinite(t).all()):
+        # a NaN statistic compares false with everything: p would read 1/(B + 1)
+        raise ValueError("the MMD statistics are not finite: x or y contains NaN or inf (or "
+                         "the kernel overflows)")
     stat, null = t[0], t[1:]
     # the comparison on the device, one host copy of the count
     count = int((null >= stat).sum())

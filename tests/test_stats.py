@@ -124,7 +124,7 @@ def test_cpu_null_precision(dtype, bound):
 
 @pytest.mark.interpreter
 @pytest.mark.parametrize("kernel", ["gaussian", "polynomial", "energy"])
-@pytest.mark.parametrize("dtype, bound", [(torch.float32, 1e-4), (torch.bfloat16, 0.1),
+@pytest.mark.parametrize("dtype, bound", [(torch.float64, 1e-4), (torch.float32, 1e-4), (torch.bfloat16, 0.1),
                                           (torch.float16, 0.02)])
 def test_triton_null_precision(dtype, bound, kernel):
     # against the float64 statistics of the same (rounded) inputs; fp16 polynomial/energy
@@ -276,6 +276,14 @@ _X = torch.randn(6, 3)
 def test_bad_input(args, kwargs, exc, match):
     with pytest.raises(exc, match=match):
         S.mmd_test(*args, **kwargs)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_input_is_an_error(bad):
+    x, y = _data(10, 12, 3)
+    y[3, 1] = bad
+    with pytest.raises(ValueError, match="x or y contains NaN or inf"):
+        S.mmd_test(x, y, bandwidth=1.0, permutations=10)
 
 
 def test_select_power_accepts_a_tensor_of_candidates():
