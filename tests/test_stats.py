@@ -124,8 +124,8 @@ def test_cpu_null_precision(dtype, bound):
 
 @pytest.mark.interpreter
 @pytest.mark.parametrize("kernel", ["gaussian", "polynomial", "energy"])
-@pytest.mark.parametrize("dtype, bound", [(torch.float64, 1e-4), (torch.float32, 1e-4), (torch.bfloat16, 0.1),
-                                          (torch.float16, 0.02)])
+@pytest.mark.parametrize("dtype, bound", [(torch.float64, 1e-4), (torch.float32, 1e-4),
+                                          (torch.bfloat16, 0.1), (torch.float16, 0.02)])
 def test_triton_null_precision(dtype, bound, kernel):
     # against the float64 statistics of the same (rounded) inputs; fp16 polynomial/energy
     # kernel values stay fp32 on the tensor cores
@@ -269,7 +269,8 @@ _X = torch.randn(6, 3)
     ((_X[:3], _X), {"select": "power", "bandwidth": [1.0]}, ValueError,
      "x needs at least 4 sample\\(s\\)"),
     ((_X, _X), {"select": "max"}, ValueError, "select must be None or \"power\""),
-    ((_X, _X), {"generator": torch.Generator()}, TypeError, "generator must be a fastgan.Generator"),
+    ((_X, _X), {"generator": torch.Generator()}, TypeError,
+     "generator must be a fastgan.Generator"),
     ((_X, _X), {"precision": "fp8"}, ValueError, "precision must be one of"),
     ((_X, _X), {"kernel": "polynomial", "degree": 0}, ValueError, "degree must be an int >= 1"),
 ])
@@ -305,9 +306,10 @@ def test_bench_grid_covers_the_issue():
     from bench import cases as bench_cases
 
     mod = bench_cases.load("stats")
-    full = {(c.shape["N"], c.shape["D"], c.shape["B"]) for c in mod.cases(torch.device("cpu"), "full")}
+    cpu = torch.device("cpu")
+    full = {(c.shape["N"], c.shape["D"], c.shape["B"]) for c in mod.cases(cpu, "full")}
     assert {(2000, 64, 1000), (10000, 64, 1000), (16384, 64, 1000)} <= full
-    assert {"fastgan", "eager", "alibi", "mmd fwd"} <= set(mod.cases(torch.device("cpu"), "quick")[0].providers)
+    assert {"fastgan", "eager", "alibi", "mmd fwd"} <= set(mod.cases(cpu, "quick")[0].providers)
 
 
 def test_bad_input_permutation_indices_and_power_ratio():
