@@ -125,8 +125,9 @@ def mmd_perm_kernel(
         valid = mask_m[:, None] & mask_n[None, :]
         if EXCLUDE_DIAG:
             valid = valid & (~diag)
-        # rounded once to the dot's dtype; the row sums use the same rounded values, so the
-        # g·r term cancels the dot's rounding of K consistently (fastgan.stats derivation)
+        # bf16/fp16: rounded once, and the row sums take the same rounded values, so for
+        # N != M the g·r term of K s = (h/2)·Kσ + g·r cancels against Kσ without a rounding
+        # mismatch; a tf32 dot rounds K inside (~5e-4 relative), the Gram tile's error order
         kd = _to_k_dtype(tl.where(valid, k, 0.0), K_DOT)
         rsum += tl.sum(kd.to(tl.float32), axis=1)
         sg = tl.load(sign_ptr + rows_n[:, None] * stride_sp + offs_b[None, :],
