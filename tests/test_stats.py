@@ -55,6 +55,22 @@ def test_cpu_path_equals_reference(kernel, estimator):
     assert (res.n, res.m, res.permutations, res.kernel) == (23, 31, 60, kernel)
 
 
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_non_contiguous_and_tiny_inputs(backend):
+    # strided x, transposed y; and N = 1 with the biased estimator, B = 1
+    x = torch.randn(20, 6, dtype=torch.float64)[:, ::2]
+    y = torch.randn(3, 30, dtype=torch.float64).T
+    x1 = torch.randn(1, 3, dtype=torch.float64)
+    for a, b, est, perms in ((x, y, "unbiased", 12), (x1, y[:7], "biased", 1)):
+        with fastgan.backend(backend):
+            res = S.mmd_test(a, b, permutations=perms, bandwidth=1.0, estimator=est,
+                             generator=fastgan.Generator(2), precision="ieee")
+        stat, pvalue, null = _reference(a, b, perms, 2, bandwidth=1.0, estimator=est)
+        assert _null_error(res, null) < 1e-4 if perms > 1 else \
+            abs(res.null.item() - null.item()) < 1e-5
+        assert res.pvalue == pvalue
+
+
 def test_statistic_is_fastgan_mmd():
     x, y = _data(40, 25, 4, shift=0.5, dtype=torch.float32)
     for est in ("unbiased", "biased"):
