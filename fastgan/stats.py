@@ -347,9 +347,10 @@ def _triton_sums(zc, sq, cs, kernel, degree, gamma, coef, signs, half_h, g, excl
     with _backend.on_device(zc):
         mmd_perm_kernel[(tiles, cdiv(nb, bb))](
             zc, sq, c32, signs, q, ra, rows, v,
-            p, d, nb,
-            zc.stride(0), zc.stride(1), signs.stride(0), q.stride(0),
-            half_h, g, gamma, coef,
+            P=p, D=d, NB=nb,
+            stride_zp=zc.stride(0), stride_zd=zc.stride(1), stride_sp=signs.stride(0),
+            stride_q=q.stride(0),
+            half_h=half_h, g=g, gamma=gamma, coef=coef,
             KERNEL=int(MMDKernel.from_name(kernel)), NSIG=len(cs), DEGREE=degree,
             EXCLUDE_DIAG=exclude_diag, WRITE_V=write_v,
             K_DOT=k_dot, PRECISION="ieee" if zc.dtype == torch.float32 and precision == "ieee"

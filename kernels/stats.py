@@ -25,9 +25,11 @@ tensor cores, one transform per pair and pass.
 import triton
 import triton.language as tl
 
+from .._codes import MMDKernel
 from .mmd import _transform
 
-POLYNOMIAL = tl.constexpr(3)
+# the constexpr copy Triton reads of fastgan._codes.MMDKernel.POLYNOMIAL
+POLYNOMIAL = tl.constexpr(int(MMDKernel.POLYNOMIAL))
 # K_DOT codes: the dtype kernel values enter the second tl.dot in
 K_FP32 = tl.constexpr(0)
 K_BF16 = tl.constexpr(1)
