@@ -27,6 +27,7 @@ _LAZY = {
     "train": ("fastgan.train", None),
     "reference": ("fastgan.reference", None),
     "data": ("fastgan.data", None),
+    "stats": ("fastgan.stats", None),
 }
 
 __all__ = ["Generator", "manual_seed", "rand", "randn", "random", "backend", "__version__", *_LAZY]

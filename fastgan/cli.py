@@ -76,7 +76,7 @@ def _bandwidths(text: str) -> tuple[float, ...]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fastgan", description="Train and sample generative models "
                                      "with fastgan's fused kernels.")
-    sub = parser.add_subparsers(dest="command", metavar="{train,sample,bench}")
+    sub = parser.add_subparsers(dest="command", metavar="{train,sample,bench,test}")
     sub.required = True
 
     t = sub.add_parser("train", help="train a GAN, a GMMN or an MMD-GAN on built-in data",
@@ -141,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="latent seed (default: the run's own fixed sample stream, the one its samples.png used)")
 
     sub.add_parser("bench", help="run the benchmarks (source checkout only; see bench/)", add_help=False)
+    from .stats import add_cli
+    add_cli(sub)  # fastgan test A B (fastgan/stats.py)
     parser.subcommands = {"train": t, "sample": s}  # for errors that name the subcommand
     return parser
 
@@ -226,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"fastgan sample: wrote {path}")
         return 0
+    if args.command == "test":
+        from .stats import run_cli
+        return run_cli(args)
     return 2  # pragma: no cover - argparse rejects other commands
 
 

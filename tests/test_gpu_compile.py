@@ -45,3 +45,40 @@ def test_random_and_sampler_kernels_compile_for_gpus():
     proc = compile_for_gpu(_BODY)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "compiled" in proc.stdout and int(proc.stdout.split()[-1]) == 25, proc.stdout
+
+
+_STATS_BODY = '''
+from fastgan.kernels import stats as T
+
+def types(zdtype):
+    def t(n):
+        if n == "z_ptr":
+            return "*" + zdtype
+        if n == "sign_ptr":
+            return "*i8"
+        if n.endswith("_ptr"):
+            return "*fp32"
+        return "fp32" if n in ("half_h", "g", "gamma", "coef") else "i32"
+    return t
+
+base = dict(NSIG=1, DEGREE=3, EXCLUDE_DIAG=True, WRITE_V=False, PRECISION="tf32", UPCAST=False,
+            BLOCK_M=128, BLOCK_N=64, BLOCK_K=64, BLOCK_B=128, SINGLE_K=True)
+count = 0
+# fastgan.stats' launch configurations: fp32 (tf32 and ieee), bf16 and fp16 tiles, every kernel,
+# the large-D loop, the power selection's WRITE_V, the small-B block
+for zdtype, k_dot, kernel, extra in [
+        ("fp32", 0, 0, {}), ("fp32", 0, 0, dict(PRECISION="ieee")), ("bf16", 1, 0, {}),
+        ("fp16", 2, 0, {}), ("fp16", 0, 3, {}), ("bf16", 1, 1, {}), ("fp32", 0, 2, dict(NSIG=3)),
+        ("fp32", 0, 4, dict(EXCLUDE_DIAG=False)), ("bf16", 1, 0, dict(BLOCK_K=64, SINGLE_K=False)),
+        ("fp32", 0, 0, dict(WRITE_V=True, BLOCK_B=64))]:
+    build(T.mmd_perm_kernel, types(zdtype), dict(base, KERNEL=kernel, K_DOT=k_dot, **extra),
+          num_warps=8)
+    count += 1
+print("compiled", count)
+'''
+
+
+def test_stats_kernel_compiles_for_sm90():
+    proc = compile_for_gpu(_STATS_BODY)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "compiled" in proc.stdout and int(proc.stdout.split()[-1]) == 10, proc.stdout

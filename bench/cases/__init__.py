@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-OPS = ("random", "mmd", "gan_loss", "sample", "train")
+OPS = ("random", "mmd", "gan_loss", "sample", "train", "stats")
 
 __all__ = ["OPS", "load"]
 

@@ -9,7 +9,7 @@ from importlib import import_module as _import_module
 from .random import *  # noqa: F401,F403
 
 # Op families register here as they land; each module defines __all__.
-for _name in ("mmd", "gan_loss", "sample"):
+for _name in ("mmd", "gan_loss", "sample", "stats"):
     try:
         _mod = _import_module(f"{__name__}.{_name}")
     except ModuleNotFoundError as _exc:  # that op family is not in this tree
