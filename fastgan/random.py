@@ -235,8 +235,7 @@ def _fill(out: torch.Tensor, kind: int, seed: int, offset: int, impl: str = "aut
     impl: "auto" (C++ on CPU, C++ CUDA when built with nvcc else Triton on CUDA; Triton
     under the interpreter when FASTGAN_BACKEND=triton), "cpp" or "triton".
     """
-    kind = FillKind(kind)
-    if out.dtype not in _KIND_DTYPES[kind]:
+    if out.dtype not in _KIND_DTYPES[kind]:  # keyed by FillKind; plain ints hash the same
         raise TypeError(f"out has dtype {out.dtype}; this fill writes {_KIND_DTYPES[kind][0]}")
     if not out.is_contiguous():
         raise ValueError("out must be contiguous (the stream is laid out in memory order)")

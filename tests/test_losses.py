@@ -259,8 +259,6 @@ def test_mean_of_logits_near_float32_max_does_not_overflow(device, backend, n):
     for i, (out, ref) in enumerate(cases):
         assert torch.isfinite(out), (i, out)
         assert abs(out.item() - ref.item()) <= 1e-5 * abs(ref.item()), (i, out.item(), ref.item())
-    ref32 = generator_loss_reference(x.cpu(), loss="wasserstein")  # the reference itself, in fp32
-    assert torch.isfinite(ref32) and abs(ref32.item() / (-big.mean().item()) - 1) < 1e-5
 
 
 def test_float64_hinge_gradients_are_float64(backend):

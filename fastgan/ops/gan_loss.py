@@ -176,9 +176,13 @@ def _torch_forward(parts, reduction):
         if reduction == "none":
             outs.append((f if sign == 1.0 else -f).to(x.dtype).contiguous())
         else:
-            # A mean scales before it sums, as the kernels do: Σ f/n stays within the range of
-            # f, where (Σ f)/n overflows for logits near the float32 maximum.
-            term = (f * coef).sum() if reduction == "mean" else f.sum() * coef
+            term = f.sum() * coef
+            if reduction == "mean" and (f.device.type != "cpu" or not torch.isfinite(term)):
+                # (Σ f)/n overflows for logits near the float32 maximum although the mean
+                # fits: then scale before summing, as the kernels do (Σ f/n stays within the
+                # range of f). On the CPU only when needed (the check costs no sync there,
+                # and the common case keeps one pass); elsewhere always, without a sync.
+                term = (f * coef).sum()
             total = term if total is None else total + term
         gdt = _grad_dtype(x.dtype)
         grads.append(g.to(gdt).contiguous() if need_grad else x.new_empty((0,), dtype=gdt))
