@@ -91,6 +91,7 @@ def _launch_once(tmp_path, mode, arg, world, timeout):
         for p in procs:
             if p.poll() is None:
                 p.kill()
+                p.communicate()  # reap it and close its pipes
     return outs, procs
 
 

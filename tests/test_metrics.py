@@ -257,6 +257,7 @@ def test_ddp_sync_with_gloo_equals_one_process(tmp_path):
         for p in procs:
             if p.poll() is None:
                 p.kill()
+                p.communicate()  # reap it and close its pipes
     for p, (_, err) in zip(procs, outs):
         assert p.returncode == 0, err[-3000:]
     kid_ref = torch.stack(kid(real, fake, subsets=5, subset_size=30, generator=fastgan.Generator(2)))
