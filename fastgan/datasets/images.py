@@ -259,13 +259,22 @@ class StreamingImageDataset(Dataset):
         parts = max(1, min(self.num_workers, len(idx)))
         step = -(-len(idx) // parts)
         batches.chunks = [idx[i:i + step] for i in range(0, len(idx), step)]
-        out = torch.cat([b.reshape(b.shape[0], -1) for b in loader])
+        chunks = [b.reshape(b.shape[0], -1) for b in loader]
+        if len(chunks) == 1:
+            out = chunks[0]
+        else:
+            # a plain cat would drop the pinning: gather the parts into a pinned buffer
+            pinned = device.type == "cuda"
+            out = torch.empty(len(idx), self.dim, pin_memory=pinned)
+            torch.cat(chunks, out=out)
         return out.to(device, non_blocking=out.is_pinned())
 
     def sample(self, n, *, generator=None, device=None):
         n = _check_n(n)
         if device is None and generator is not None:
             device = generator.device
+        if generator is None:  # the default generator TensorDataset.sample would use
+            generator = _random.default_generator(device)
         # the uniforms are the same on every device: draw them where the indices are used
         u = _random.rand(n, generator=generator, device="cpu")
         size = len(self.files)
