@@ -22,7 +22,6 @@ Example::
 from __future__ import annotations
 
 import math
-import os
 
 import torch
 
@@ -215,6 +214,8 @@ def load(source, **kwargs) -> Dataset:
     """
     if isinstance(source, str) and source in _BUILTIN:
         return _BUILTIN[source](**kwargs)
+    import os  # only paths need it
+
     if isinstance(source, (str, os.PathLike)):
         if not os.path.exists(source):
             raise ValueError(f"unknown data set {str(source)!r}: not a built-in one "
