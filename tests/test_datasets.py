@@ -356,3 +356,20 @@ def test_shapes_render_matches_the_geometry():
 def test_shapes_bad_jitter():
     with pytest.raises(ValueError, match=r"jitter must be a number of pixels in \[0, 2\]"):
         data.load("shapes", jitter=3)
+
+
+def test_exif_orientation_and_palette_transparency(tmp_path):
+    arr = np.zeros((16, 32, 3), dtype=np.uint8)
+    arr[:, :16] = 255                                  # left half white
+    img = Image.fromarray(arr)
+    exif = img.getexif()
+    exif[0x0112] = 6                                   # "rotate 90° clockwise to display"
+    img.save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    x = datasets.read_image(tmp_path / "phone.jpg", image_size=16)
+    # upright it is 32 high and 16 wide, white on top; the centre crop keeps rows 8..23
+    assert x[:, :8].mean() > 0.8 and x[:, 8:].mean() < -0.8
+    pal = Image.fromarray(np.arange(256, dtype=np.uint8).reshape(16, 16), mode="L").convert("P")
+    pal.info["transparency"] = 0
+    pal.save(tmp_path / "pal.png", transparency=0)
+    y = datasets.read_image(tmp_path / "pal.png", image_size=16, channels=3)  # no Pillow warning
+    assert y.shape == (3, 16, 16)

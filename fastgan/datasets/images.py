@@ -58,6 +58,12 @@ def _pil():
     return Image
 
 
+def _decode_errors() -> tuple[type[BaseException], ...]:
+    """What Pillow raises for a file it cannot decode (a huge image's DecompressionBombError
+    is no OSError)."""
+    return (OSError, ValueError, SyntaxError, _pil().DecompressionBombError)
+
+
 def list_images(root) -> list[pathlib.Path]:
     """Image files under ``root`` (recursively, by suffix, case-insensitive), sorted by their
     path relative to ``root`` so that the order, and with it every drawn batch, is the same on
@@ -75,15 +81,22 @@ def read_image(path, image_size: int = 32, channels: int = 3) -> torch.Tensor:
     The shorter side is resized to ``image_size`` (bicubic, antialiased), the centre square
     cropped, then the 8-bit values v become v / 127.5 − 1. ``channels=1`` converts to
     grayscale (Pillow's ITU-R 601 luma), ``3`` to RGB; transparency is dropped.
-    Raises ``OSError`` / ``ValueError`` (Pillow's) if the file cannot be decoded.
+    The EXIF orientation of photos is applied first. Raises ``OSError`` / ``ValueError``
+    (Pillow's) if the file cannot be decoded.
 
     >>> x = read_image("cat.png", image_size=64)   # doctest: +SKIP
     """
     image_size = _check_image_size(image_size)
     channels = _check_channels(channels)
     Image = _pil()
+    from PIL import ImageOps
+
     with Image.open(path) as img:
         img.load()
+        # photos store their rotation in EXIF; apply it so the crop is of the upright picture
+        img = ImageOps.exif_transpose(img)
+        if img.mode in ("P", "PA", "LA") or "transparency" in img.info:
+            img = img.convert("RGBA")  # palette transparency only converts cleanly through RGBA
         img = img.convert("L" if channels == 1 else "RGB")
     w, h = img.size
     scale = image_size / min(w, h)
@@ -139,7 +152,7 @@ def load_image_folder(root, *, image_size: int = 32, channels: int = 3, strict: 
     for p in files:
         try:
             rows.append(read_image(p, image_size, channels).reshape(-1))
-        except (OSError, ValueError, SyntaxError) as exc:  # Pillow's decode errors
+        except _decode_errors() as exc:
             if strict:
                 raise ValueError(f"cannot read image {str(p)!r}: {exc}") from exc
             bad.append((p, exc))
@@ -175,7 +188,7 @@ class ImageFiles(torch.utils.data.Dataset):
                 with Image.open(p):
                     pass
                 good.append(p)
-            except (OSError, ValueError, SyntaxError) as exc:
+            except _decode_errors() as exc:
                 if strict:
                     raise ValueError(f"cannot read image {str(p)!r}: {exc}") from exc
                 bad.append((p, exc))
@@ -192,7 +205,7 @@ class ImageFiles(torch.utils.data.Dataset):
         p = self.files[i]
         try:
             return read_image(p, self.image_size, self.channels)
-        except (OSError, ValueError, SyntaxError) as exc:
+        except _decode_errors() as exc:
             raise ValueError(f"cannot read image {str(p)!r}: {exc}") from exc
 
 
