@@ -166,7 +166,10 @@ def dcgan_generator(latent_dim: int, image_shape, width: int = 64, *,
     torch.Size([8, 3, 32, 32])
     """
     model = DCGANGenerator(latent_dim, image_shape, width)
-    _init_from(model, generator, "dcgan") if generator is not None else _init_dcgan_torch(model)
+    if generator is not None:
+        _init_from(model, generator, "dcgan")
+    else:
+        _init_dcgan_torch(model)
     return model
 
 
@@ -180,7 +183,10 @@ def dcgan_discriminator(image_shape, width: int = 64, *, out_dim: int = 1, norm:
     torch.Size([8, 1])
     """
     model = DCGANDiscriminator(image_shape, width, out_dim, norm, pack)
-    _init_from(model, generator, "dcgan") if generator is not None else _init_dcgan_torch(model)
+    if generator is not None:
+        _init_from(model, generator, "dcgan")
+    else:
+        _init_dcgan_torch(model)
     return model
 
 
