@@ -69,13 +69,13 @@ def test_digits_split_and_range():
 
 def test_lazy_module_attribute():
     assert fastgan.data is data
-    assert set(data.names()) == {"gauss1d", "ring", "grid", "digits"}
+    assert set(data.names()) == {"gauss1d", "ring", "grid", "digits", "shapes"}
 
 
 def test_errors():
     with pytest.raises(ValueError, match="unknown data set 'moons'"):
         data.load("moons")
-    with pytest.raises(TypeError, match="name must be a str"):
+    with pytest.raises(TypeError, match="source must be a data set name, a tensor or a numpy"):
         data.load(3)
     with pytest.raises(ValueError, match="n must be >= 1"):
         data.ring().sample(0)
