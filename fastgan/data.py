@@ -208,6 +208,8 @@ def load(source, **kwargs) -> Dataset:
     :func:`fastgan.datasets.from_path` for its keyword arguments, e.g. ``image_size=``,
     ``stream=True``, ``key=``), or an (N, D) tensor or numpy array of samples (a
     :class:`TensorDataset`; keyword arguments go to it, e.g. ``test=``). Samples must be finite.
+    A built-in name wins over a folder of that name: pass ``pathlib.Path("ring")`` or
+    ``"./ring"`` for the folder.
 
     >>> ring = fastgan.data.load("ring")
     >>> mine = fastgan.data.load(torch.randn(500, 2))

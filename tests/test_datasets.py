@@ -1,6 +1,7 @@
 """Data from paths: image folders (in memory and streamed), .npy/.npz/.pt arrays, the procedural
 ``shapes`` set, and a clear error for every bad input."""
 import math
+import pathlib
 import warnings
 
 import numpy as np
@@ -373,3 +374,12 @@ def test_exif_orientation_and_palette_transparency(tmp_path):
     pal.save(tmp_path / "pal.png", transparency=0)
     y = datasets.read_image(tmp_path / "pal.png", image_size=16, channels=3)  # no Pillow warning
     assert y.shape == (3, 16, 16)
+
+
+def test_builtin_name_wins_over_a_folder_unless_given_as_a_path(tmp_path, monkeypatch):
+    (tmp_path / "ring").mkdir()
+    Image.fromarray(_rgb(np.random.default_rng(7), 16, 16)).save(tmp_path / "ring" / "a.png")
+    monkeypatch.chdir(tmp_path)
+    assert data.load("ring").dim == 2
+    assert data.load("./ring", image_size=16).dim == 768
+    assert data.load(pathlib.Path("ring"), image_size=16).dim == 768
