@@ -210,6 +210,33 @@ def test_gradient_penalty_value_and_parameter_gradients(make_d, shape):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("which", ["r1", "gp"])
+def test_penalty_gradients_through_a_spectrally_normalised_conv_d_match_finite_differences(which):
+    torch.manual_seed(6)
+    d = regularizers.spectral_norm(conv.dcgan_discriminator((1, 16, 16), width=2, norm="none"))
+    d = d.double().eval()  # eval: u, v stay fixed, so the penalty is a function of the weights
+    real = torch.randn(3, 1, 16, 16, dtype=torch.float64)
+    fake = torch.randn(3, 1, 16, 16, dtype=torch.float64)
+
+    def penalty():
+        if which == "r1":
+            return regularizers.r1_penalty(d, real, 2.0)
+        return regularizers.gradient_penalty(d, real, fake, 3.0, generator=fastgan.Generator(2))
+
+    w = d.net[2].parametrizations.weight.original      # a normalised conv in the middle
+    (grad,) = torch.autograd.grad(penalty(), w)
+    h = 1e-6
+    for flat in (0, 7, w.numel() - 1):
+        idx = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), w.shape))
+        values = []
+        for step in (h, -2 * h, h):  # up, down, back
+            with torch.no_grad():
+                w[idx] += step
+            values.append(penalty().item())
+        up, down = values[0], values[1]
+        assert abs((up - down) / (2 * h) - grad[idx].item()) <= 1e-5 * (1 + abs(grad[idx].item()))
+
+
 def test_penalty_errors():
     d = _smooth_d()
     x = torch.randn(4, 3, dtype=torch.float64)
