@@ -170,6 +170,9 @@ def test_truncated_file_is_skipped_in_memory_and_named_when_streamed(tmp_path):
         files[0]
 
 
+# Python >= 3.12 warns when a multi-threaded process forks (DataLoader workers on Linux); the
+# workers here only decode files
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 @pytest.mark.parametrize("num_workers", [0, 2])
 def test_streaming_equals_in_memory_for_the_same_generator_state(folder, num_workers):
     root, _, _ = folder
@@ -204,6 +207,8 @@ def test_streaming_rejects_a_file_and_bad_workers(folder, tmp_path):
         data.load(tmp_path / "x.npy", stream=True)
     with pytest.raises(ValueError, match="num_workers must be an int >= 0"):
         datasets.StreamingImageDataset(root, num_workers=-1)
+    with pytest.raises(ValueError, match="mp_context must be None, 'fork', 'spawn' or 'forkserver'"):
+        datasets.StreamingImageDataset(root, num_workers=1, mp_context="thread")
 
 
 # ---- arrays ------------------------------------------------------------------------------

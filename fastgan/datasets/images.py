@@ -230,7 +230,8 @@ class StreamingImageDataset(Dataset):
     :class:`fastgan.data.TensorDataset` does (n uniforms u, index floor(u·N) into the sorted
     file list), then loads those files through a ``torch.utils.data.DataLoader`` over
     :class:`ImageFiles`: the batch is split into ``num_workers`` parts decoded in parallel by
-    persistent worker processes (0: in this process), pinned when the batch goes to CUDA. So
+    persistent worker processes (0: in this process; ``mp_context`` chooses how they start,
+    the platform's default when None), pinned when the batch goes to CUDA. So
     the batches equal :func:`load_image_folder`'s for the same generator state, and a resumed
     run reads the same files in the same order. Returns flat (n, channels·image_size²) float32
     rows; ``image_shape = (channels, image_size, image_size)``.
@@ -243,9 +244,13 @@ class StreamingImageDataset(Dataset):
     """
 
     def __init__(self, root, *, image_size: int = 32, channels: int = 3, strict: bool = False,
-                 num_workers: int = 0, name: str | None = None):
+                 num_workers: int = 0, mp_context: str | None = None, name: str | None = None):
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
             raise ValueError(f"num_workers must be an int >= 0, got {num_workers!r}")
+        if mp_context not in (None, "fork", "spawn", "forkserver"):
+            raise ValueError(f"mp_context must be None, 'fork', 'spawn' or 'forkserver', got "
+                             f"{mp_context!r}")
+        self.mp_context = mp_context
         self.files = ImageFiles(root, image_size=image_size, channels=channels, strict=strict)
         self.num_workers = num_workers
         self.image_shape = (self.files.channels, self.files.image_size, self.files.image_size)
@@ -262,7 +267,8 @@ class StreamingImageDataset(Dataset):
             batches = _Batches()
             loader = torch.utils.data.DataLoader(
                 self.files, batch_sampler=batches, num_workers=self.num_workers, pin_memory=pin,
-                persistent_workers=self.num_workers > 0)
+                persistent_workers=self.num_workers > 0,
+                multiprocessing_context=self.mp_context if self.num_workers > 0 else None)
             self._loaders[pin] = (loader, batches)
         return self._loaders[pin]
 
