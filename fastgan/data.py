@@ -214,7 +214,13 @@ def digits() -> TensorDataset:
     return TensorDataset(images[~held], images[held], name="digits", image_shape=(8, 8))
 
 
-_BUILTIN = {"gauss1d": gauss1d, "ring": ring, "grid": grid, "digits": digits}
+def _shapes(**kwargs):
+    from .datasets.shapes import shapes  # imported on use: fastgan.datasets imports this module
+
+    return shapes(**kwargs)
+
+
+_BUILTIN = {"gauss1d": gauss1d, "ring": ring, "grid": grid, "digits": digits, "shapes": _shapes}
 
 
 def names() -> tuple[str, ...]:
@@ -223,18 +229,29 @@ def names() -> tuple[str, ...]:
 
 
 def load(source, **kwargs) -> Dataset:
-    """A data set: a built-in one by name (``gauss1d``, ``ring``, ``grid``, ``digits``; keyword
-    arguments go to its constructor, e.g. ``load("ring", std=0.05)``), or an (N, D) tensor or
-    numpy array of samples (a :class:`TensorDataset`; keyword arguments go to it, e.g.
-    ``test=``). Samples must be finite.
+    """A data set: a built-in one by name (``gauss1d``, ``ring``, ``grid``, ``digits``,
+    ``shapes``; keyword arguments go to its constructor, e.g. ``load("ring", std=0.05)``), a
+    path (an image folder, or a ``.npy`` / ``.npz`` / ``.pt`` file: see
+    :func:`fastgan.datasets.from_path` for its keyword arguments, e.g. ``image_size=``,
+    ``stream=True``, ``key=``), or an (N, D) tensor or numpy array of samples (a
+    :class:`TensorDataset`; keyword arguments go to it, e.g. ``test=``). Samples must be finite.
+    A built-in name wins over a folder of that name: pass ``pathlib.Path("ring")`` or
+    ``"./ring"`` for the folder.
 
     >>> ring = fastgan.data.load("ring")
     >>> mine = fastgan.data.load(torch.randn(500, 2))
     """
-    if isinstance(source, str):
-        if source not in _BUILTIN:
-            raise ValueError(f"unknown data set {source!r}; choose one of {', '.join(_BUILTIN)}")
+    if isinstance(source, str) and source in _BUILTIN:
         return _BUILTIN[source](**kwargs)
+    import os  # only paths need it
+
+    if isinstance(source, (str, os.PathLike)):
+        if not os.path.exists(source):
+            raise ValueError(f"unknown data set {str(source)!r}: not a built-in one "
+                             f"({', '.join(_BUILTIN)}) nor an existing file or folder")
+        from .datasets import from_path
+
+        return from_path(source, **kwargs)
     if type(source).__module__ == "numpy" and hasattr(source, "ndim"):
         source = torch.from_numpy(source)
     if not isinstance(source, torch.Tensor):

@@ -69,7 +69,7 @@ def test_digits_split_and_range():
 
 def test_lazy_module_attribute():
     assert fastgan.data is data
-    assert set(data.names()) == {"gauss1d", "ring", "grid", "digits"}
+    assert set(data.names()) == {"gauss1d", "ring", "grid", "digits", "shapes"}
 
 
 def test_load_tensor_and_array():
