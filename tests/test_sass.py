@@ -1,0 +1,165 @@
+"""The static sm_90a report (bench/sass.py) as a regression gate: every configuration the
+launchers choose compiles without spills, every tl.dot runs on the tensor cores, one exp per
+pair, no Gram product computed twice, and the MMD loop's instruction count stays in budget.
+
+One compilation run (a subprocess without TRITON_INTERPRET, ≈ 1 minute on 2 cores) is shared
+by the tests through a module-scoped fixture. No GPU is needed."""
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Spills in kernels this gate does not own yet (their files are edited elsewhere); each is a
+# known finding recorded in bench/NOTES.md. Anything else that spills fails.
+KNOWN_SPILLS = {
+    r"^fill_kernel KIND=[34] ": "Box-Muller normals (fp64 for KIND=4) in kernels/random.py",
+    r"^parametric_kernel cauchy ": "tan() of the Cauchy inverse CDF in kernels/inverse_cdf.py",
+}
+
+# instructions per pair of the MMD column loop at D = 64, fp32 inputs with tf32 dots (the
+# issue's headline), as the kernel compiles today plus a margin; lower them as the loop
+# improves. Issue 13's targets are 15 and 30.
+BUDGET = {"fwd": 26.0, "fwd+bwd": 30.0}
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    import triton.backends
+
+    if "nvidia" not in getattr(triton.backends, "backends", {}):
+        pytest.skip("this triton build has no NVIDIA backend to compile with")
+    out = tmp_path_factory.mktemp("sass") / "sass.json"
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    proc = subprocess.run([sys.executable, "-m", "bench.sass", "--jobs", "2", "--out", str(out)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    assert "| kernel / configuration |" in proc.stdout  # the Markdown table
+    return doc
+
+
+def _rows(doc, family=None):
+    return [r for r in doc["results"] if family is None or r["family"] == family]
+
+
+def test_every_launch_configuration_is_compiled(report):
+    from fastgan.ops import gan_loss
+    from fastgan.ops.mmd import launch
+
+    assert not [r for r in report["results"] if "error" in r]
+    mmd = _rows(report, "mmd")
+    seen = {(r["config"]["BLOCK_M"], r["config"]["BLOCK_N"], r["num_warps"], r["num_stages"],
+             r["name"].split()[-1]) for r in mmd if r["kernel"] == "mmd_fused_kernel"}
+    for key, blocks in launch.CUDA_BLOCKS.items():
+        for tag in ("tf32", "bf16"):
+            assert (*blocks, tag) in seen, (key, blocks, tag)
+    gemm = {(r["config"]["BLOCK_M"], r["config"]["BLOCK_N"], r["config"]["BLOCK_K"],
+             r["num_warps"]) for r in mmd if r["kernel"] == "mmd_grad_gemm_kernel"}
+    assert {v[:4] for v in launch.CUDA_GEMM.values()} <= gemm
+    cfg = gan_loss._CUDA_CONFIG
+    tiles = {r["config"]["TILES"] for r in _rows(report, "gan_loss")
+             if r["kernel"] == "gan_loss_fwd_kernel" and r["num_warps"] == cfg["warps"]}
+    assert cfg["tiles"] in tiles and 1 in tiles
+    assert {r["kernel"] for r in report["results"]} >= {
+        "mmd_fused_kernel", "mmd_grad_gemm_kernel", "gan_loss_fwd_kernel", "sum_partials_kernel",
+        "fill_kernel", "parametric_kernel", "tabulated_kernel"}
+
+
+def test_no_spills(report):
+    spilled = []
+    for r in report["results"]:
+        if any(re.search(p, r["name"]) for p in KNOWN_SPILLS):
+            continue
+        if r["spill_stores"] or r["spill_loads"] or r["stack"] or r["local_ldst"]:
+            spilled.append((r["name"], r["registers"], r["spill_stores"], r["stack"]))
+    assert not spilled, spilled
+    assert all(r["spill_stores"] is not None for r in report["results"]), "no ptxas log read"
+
+
+def test_every_dot_runs_on_the_tensor_cores(report):
+    for r in _rows(report, "mmd"):
+        assert r["tc_kind"] == "HGMMA", (r["name"], r["tc_kind"])  # wgmma, sm_90a
+        want = ".TF32" if r["name"].endswith("tf32") else ".BF16"
+        assert r["tc_shapes"] and all(want in s for s in r["tc_shapes"]), (r["name"], r["tc_shapes"])
+    for r in report["results"]:
+        if r["family"] != "mmd":
+            assert r["tc_kind"] is None, r["name"]
+
+
+def test_one_exp_per_pair(report):
+    # one gaussian bandwidth: exactly one MUFU.EX2 per pair and pass, and no other MUFU op
+    for r in _rows(report, "mmd"):
+        if r["unit"] != "pair":
+            continue
+        assert r["ex2_per_pair"] == 1.0, (r["name"], r["ex2_per_pair"])
+        assert r["mufu_per_pair"] == 1.0, (r["name"], r["mufu_per_pair"])
+
+
+def test_no_duplicated_gram_work(report):
+    # the tensor-core multiply-adds of one iteration, over all warpgroups, equal what the tile
+    # needs (2.0 where two warpgroups share 64 rows: issue 13, finding 1)
+    for r in _rows(report, "mmd"):
+        if r["unit"] == "pair":
+            assert r["gram_work_ratio"] == 1.0, (r["name"], r["gram_work_ratio"])
+
+
+def test_mmd_instruction_budget_at_the_headline_shape(report):
+    for what, budget in BUDGET.items():
+        (r,) = [r for r in _rows(report, "mmd") if r["name"] == f"mmd_fused_kernel {what} D=64 tf32"]
+        assert r["instr_per_pair"] <= budget, (what, r["instr_per_pair"])
+        f = r["floors"]
+        assert set(f) == {"issue_ms", "mufu_ms", "tensor_ms", "bytes_ms"} and min(f.values()) > 0
+        assert r["predicted_ms"] == max(f.values())
+
+
+# ------------------------------------------------------------------ the SASS reader itself
+_SASS = """
+        /*0000*/                   MOV R1, c[0x0][0x28] ;
+        /*0010*/                   NOP ;
+.L_x_0:
+        /*0020*/                   HGMMA.64x64x8.F32.TF32 R24, gdesc[UR4], RZ, !UPT ;
+.L_x_1:
+        /*0030*/                   MUFU.EX2 R3, R3 ;
+        /*0040*/                   FADD R4, R4, R3 ;
+        /*0050*/              @!P1 BRA `(.L_x_1) ;
+        /*0060*/                   HMMA.16816.F32.BF16 R8, R12, R16, R8 ;
+        /*0070*/               @P0 BRA `(.L_x_0) ;
+        /*0080*/                   EXIT ;
+.L_x_2:
+        /*0090*/                   BRA `(.L_x_2);
+"""
+
+
+def test_sass_parser_loops_and_counts():
+    from bench import sass
+
+    instrs, loops = sass.parse_sass(_SASS)
+    assert [s.split()[0] for s in instrs] == ["MOV", "HGMMA.64x64x8.F32.TF32", "MUFU.EX2",
+                                              "FADD", "BRA", "HMMA.16816.F32.BF16", "BRA", "EXIT"]
+    assert loops == [(1, 6), (2, 4)]  # the trap after EXIT and the NOP are left out
+    trips = {(1, 6): 1, (2, 4): 5}
+    # outer body: 3 own instructions + the inner loop's 3 counted 5 times
+    assert sass._count(instrs, 1, 6, loops, trips.get) == 3 + 3 * 5
+    assert sass._count(instrs, 1, 6, loops, trips.get, lambda s: s.startswith("MUFU")) == 5
+    assert sass._tc_macs(instrs[1]) == 64 * 64 * 8 and sass._tc_macs(instrs[5]) == 16 * 8 * 16
+
+
+def test_cli_rejects_bad_arguments(capsys):
+    from bench import sass
+
+    with pytest.raises(SystemExit) as e:
+        sass.main(["--only", "mmd,nope"])
+    assert e.value.code == 2 and "unknown op famil(ies) nope" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        sass.main(["--jobs", "0"])
+    assert e.value.code == 2 and "--jobs must be >= 1, got 0" in capsys.readouterr().err
+    # this test process interprets kernels (tests/conftest.py): the report refuses to run
+    assert os.environ.get("TRITON_INTERPRET") == "1"
+    assert sass.main(["--only", "mmd"]) == 2
+    assert "TRITON_INTERPRET is set" in capsys.readouterr().err
