@@ -428,11 +428,12 @@ _TARGET = re.compile(r"BRA\s+`?\(?(\.L_x_\d+)\)?")
 _PRED = re.compile(r"^@!?U?P[T\d]+\s+")
 
 
-def parse_sass(text: str):
+def parse_sass(text: str, with_branches: bool = False):
     """(instructions, loops): instruction texts without predicates (NOPs and the trailing
     self-branch left out), and loops as (first, last) instruction indices, inclusive, from the
-    backward branches."""
-    instrs, labels, branches = [], {}, []
+    backward branches. With ``with_branches`` also the branches, as (index, target index,
+    conditional)."""
+    instrs, labels, branches, conds = [], {}, [], []
     for line in text.splitlines():
         lm = _LABEL.match(line.strip())
         if lm:
@@ -450,9 +451,61 @@ def parse_sass(text: str):
             continue  # `.L: BRA .L`, the trap after the last EXIT
         if op == "BRA" and tm:
             branches.append((len(instrs), tm[1]))
+            conds.append(bool(_PRED.match(im[1])))
         instrs.append(ins)
     loops = sorted({(labels[t], b) for b, t in branches if t in labels and labels[t] <= b})
+    if with_branches:
+        return instrs, loops, [(b, labels[t], c) for (b, t), c in zip(branches, conds)
+                               if t in labels]
     return instrs, loops
+
+
+def loop_paths(instrs, branches, lo: int, hi: int, weight):
+    """The cheapest and the dearest path through the loop body [lo, hi] (its forward branches:
+    an if/else inside the loop is two paths), as (cost, [instruction indices]) each, where
+    weight(i) is what instruction i costs (1, or a nested loop's trip count). Back edges and
+    branches out of the body are not followed."""
+    fwd = {b: (t, c) for b, t, c in branches if lo <= b <= hi and b < t <= hi + 1}
+    starts = sorted({lo} | {t for t, _ in fwd.values() if t <= hi}
+                    | {b + 1 for b in fwd if b + 1 <= hi})
+    ends = {a: (starts[i + 1] - 1 if i + 1 < len(starts) else hi) for i, a in enumerate(starts)}
+    best = {lo: ((0.0, []), (0.0, []))}  # block start -> (min, max) path reaching it
+    out = {}
+    for a in starts:
+        if a not in best:
+            continue
+        (cmin, pmin), (cmax, pmax) = best[a]
+        e = ends[a]
+        block = list(range(a, e + 1))
+        w = sum(weight(i) for i in block)
+        reach = (cmin + w, pmin + block), (cmax + w, pmax + block)
+        nxt = []
+        if e in fwd:
+            t, cond = fwd[e]
+            nxt.append(t)
+            if cond:
+                nxt.append(e + 1)
+        else:
+            nxt.append(e + 1)
+        for t in nxt:
+            if t > hi:
+                out.setdefault("end", []).append(reach)
+                continue
+            if t not in best:
+                best[t] = reach
+            else:
+                (m0, q0), (x0, r0) = best[t]
+                best[t] = (min((m0, q0), reach[0], key=lambda v: v[0]),
+                           max((x0, r0), reach[1], key=lambda v: v[0]))
+    ends_ = out.get("end", [])
+    if not ends_:  # the body ends in the back edge: its last block is the end
+        ends_ = [best[max(best)]]
+        (m, q), (x, r) = ends_[0]
+        last = [i for i in range(max(best), hi + 1)]
+        w = sum(weight(i) for i in last)
+        ends_ = [((m + w, q + last), (x + w, r + last))]
+    return (min((v[0] for v in ends_), key=lambda v: v[0]),
+            max((v[1] for v in ends_), key=lambda v: v[0]))
 
 
 def _children(loop, loops):
@@ -491,9 +544,24 @@ def _tc_macs(s: str) -> int:
     return int(m[1]) * int(m[2]) * int(m[3])
 
 
+def _interior_share(kw) -> float:
+    """The share of the tiles one launch visits at the headline shape that take the kernel's
+    unmasked path (kernels/mmd.py: inside one block of ω, off the diagonal, inside P)."""
+    n, p, bm, bn = kw["N"], kw["P"], kw["BLOCK_M"], kw["BLOCK_N"]
+    tri = not kw["COMPUTE_GRAD"] and not kw["CROSS_ONLY"]
+    inner = total = 0
+    for r0 in range(0, p, bm):
+        rows_ok = r0 + bm <= p and (r0 + bm <= n or r0 >= n)
+        for c0 in range(r0 if tri else 0, p, bn):
+            total += 1
+            inner += rows_ok and c0 + bn <= p and (c0 + bn <= n or c0 >= n) \
+                and (c0 >= r0 + bm or c0 + bn <= r0)
+    return inner / total if total else 0.0
+
+
 def analyse(case: Case, comp: dict) -> dict:
     """The report row of one case from its compilation."""
-    instrs, loops = parse_sass(comp["sass"])
+    instrs, loops, branches = parse_sass(comp["sass"], with_branches=True)
     kw = case.launch.kwargs
     warps = comp["num_warps"]
     threads = 32 * warps
@@ -520,19 +588,36 @@ def analyse(case: Case, comp: dict) -> dict:
         if not col:
             raise RuntimeError(f"{case.name}: no loop with tensor-core instructions in the SASS")
         lo, hi = max(col, key=lambda l: l[1] - l[0])
-        trips = lambda l: case.trips.get("inner", 1)
         per_thread = kw["BLOCK_M"] * kw["BLOCK_N"] / threads
-        body = _count(instrs, lo, hi, loops, trips)
-        row["loop_instructions"] = body
-        row["instr_per_pair"] = body / per_thread
-        row["tc_per_iteration"] = _count(instrs, lo, hi, loops, trips, is_tc)
-        row["mufu_per_pair"] = _count(instrs, lo, hi, loops, trips, is_mufu) / per_thread
-        row["ex2_per_pair"] = _count(instrs, lo, hi, loops, trips, is_ex2) / per_thread
-        macs = sum(_tc_macs(s) for s in instrs[lo:hi + 1] if is_tc(s))
-        if case.trips.get("inner"):
-            inner = _children((lo, hi), loops)
-            extra = sum(_tc_macs(s) for l in inner for s in instrs[l[0]:l[1] + 1] if is_tc(s))
-            macs += extra * (case.trips["inner"] - 1)
+        inner = _children((lo, hi), loops)
+        trips = case.trips.get("inner", 1)
+
+        def weight(i):  # a nested loop (over D chunks) runs `trips` times
+            return trips if any(a <= i <= b for a, b in inner) else 1
+
+        # an if/else in the body is two paths: the cheapest is the interior tiles', the
+        # dearest the masked tiles'; the headline mix weights them by their tile counts
+        # the cheapest path among those that do all the Gram's tensor-core instructions (not
+        # one that skips a guarded nested loop)
+        (_, pmin), _ = loop_paths(instrs, branches, lo, hi,
+                                  lambda i: weight(i) - (1e6 if is_tc(instrs[i]) else 0))
+        _, (cmax, pmax) = loop_paths(instrs, branches, lo, hi, weight)
+        cmin = sum(weight(i) for i in pmin)
+        share = _interior_share(kw) if cmin != cmax else 1.0
+
+        def per_pair(path, pred):
+            return sum(weight(i) for i in path if pred(instrs[i])) / per_thread
+
+        row["loop_instructions"] = _count(instrs, lo, hi, loops, lambda l: trips)
+        row["instr_per_pair_interior"] = cmin / per_thread
+        row["instr_per_pair_masked"] = cmax / per_thread
+        row["interior_share"] = share
+        row["instr_per_pair"] = (share * cmin + (1 - share) * cmax) / per_thread
+        row["tc_per_iteration"] = sum(weight(i) for i in pmin if is_tc(instrs[i]))
+        row["mufu_per_pair"] = max(per_pair(pmin, is_mufu), per_pair(pmax, is_mufu))
+        row["ex2_per_pair"] = max(per_pair(pmin, is_ex2), per_pair(pmax, is_ex2))
+        row["ex2_per_pair_paths"] = [per_pair(pmin, is_ex2), per_pair(pmax, is_ex2)]
+        macs = sum(_tc_macs(instrs[i]) * weight(i) for i in pmin if is_tc(instrs[i]))
         groups = warps // 4 if row["tc_kind"] and "GMMA" in row["tc_kind"] else warps
         need = kw["BLOCK_M"] * kw["BLOCK_N"] * (kw["BLOCK_K"] * case.trips.get("inner", 1))
         if kw["COMPUTE_GRAD"] and not kw["WRITE_W"]:
