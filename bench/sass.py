@@ -720,6 +720,10 @@ def markdown(doc: dict) -> str:
         tiles += f", {r['num_warps']}w, {r['num_stages']}s"
         f = r.get("floors", {})
         unit = r["unit"]
+        paths = ""
+        if r.get("instr_per_pair_masked", r.get("instr_per_pair")) != r.get("instr_per_pair"):
+            paths = (f" (interior {_fmt(r['instr_per_pair_interior'])}, masked "
+                     f"{_fmt(r['instr_per_pair_masked'])})")
         ipu = r.get("instr_per_pair", r.get("instr_per_element"))
         ex2 = r.get("ex2_per_pair")
         mufu = r.get("mufu_per_pair", r.get("mufu_per_element"))
@@ -733,7 +737,7 @@ def markdown(doc: dict) -> str:
         lines.append(
             f"| {r['name']} | {tiles} | {r['registers']} | {spill} | {r['shared'] / 1024:.0f} | "
             f"{tc} | {_fmt(r.get('gram_work_ratio'), 2)} | "
-            f"{_fmt(ipu)} / {unit if ipu is not None else '—'} | {ex} | "
+            f"{_fmt(ipu)} / {unit if ipu is not None else '—'}{paths} | {ex} | "
             + " · ".join(_fmt(f.get(k), 3) for k in ("issue_ms", "mufu_ms", "tensor_ms",
                                                       "bytes_ms"))
             + f" | {r.get('bound', '—')} |")
@@ -742,12 +746,20 @@ def markdown(doc: dict) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.sass", description=__doc__.split("\n")[0])
+    ap.add_argument("--render", type=Path, metavar="JSON",
+                    help="only print the Markdown table of an existing report")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON report path")
     ap.add_argument("--markdown", type=Path, help="also write the Markdown table here")
     ap.add_argument("--only", help=f"comma-separated op families of {sorted(FAMILIES)}")
     ap.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
                     help="compiler processes (default: min(4, CPUs))")
     a = ap.parse_args(argv)
+    if a.render:
+        table = markdown(json.loads(a.render.read_text()))
+        if a.markdown:
+            a.markdown.write_text(table)
+        print(table)
+        return 0
     only = None
     if a.only:
         only = [s.strip() for s in a.only.split(",") if s.strip()]
