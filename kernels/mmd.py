@@ -293,6 +293,19 @@ def mmd_fused_kernel(
 
         if KERNEL != POLYNOMIAL:
             sq_n = tl.load(sq_ptr + zrow_n, mask=mask_n, other=0.0)
+        # the distances (or c_0·d) for both paths, outside the branch (Triton 3.6's software
+        # pipeliner fails on a loop whose dot result is used only inside an if)
+        if KERNEL == GAUSSIAN:
+            # x = c_0·d = c_0‖z_p‖² + c_0‖z_q‖² − 2c_0⟨z_p, z_q⟩: the scale folded into the
+            # squared norms, so one FFMA and one add per pair; d >= 0 is x <= 0 (c_0 < 0),
+            # and min keeps NaN
+            x = sqc_m[:, None] + (s * m2c0 + (sq_n * c0)[None, :])
+            x = tl.minimum(x, 0.0, propagate_nan=tl.PropagateNan.ALL)
+        elif KERNEL != POLYNOMIAL:
+            d = sq_m[:, None] + sq_n[None, :] - 2.0 * s
+            d = tl.maximum(d, 0.0, propagate_nan=tl.PropagateNan.ALL)  # clamp; keeps NaN
+        else:
+            d = s
         # An interior tile lies inside one block of ω (rows all in X or all in Y, columns
         # too), off the diagonal, and inside P and col_hi: no per-pair masks, selects or
         # block weights there, only per-row sums into the X or the Y column sum (at
@@ -308,19 +321,9 @@ def mmd_fused_kernel(
             interior = interior & (om_t != 0.0)  # weight-0 pairs: no 0·inf in the masked path
         if interior:
             if KERNEL == GAUSSIAN:
-                # x = c_0·d = c_0‖z_p‖² + c_0‖z_q‖² − 2c_0⟨z_p, z_q⟩: the scale folded into the
-                # squared norms, so one FFMA and one add per pair; d >= 0 is x <= 0 (c_0 < 0),
-                # and min keeps NaN
-                x = sqc_m[:, None] + (s * m2c0 + (sq_n * c0)[None, :])
-                x = tl.minimum(x, 0.0, propagate_nan=tl.PropagateNan.ALL)
                 k, g = _gauss_folded(x, c_ptr, NSIG, COMPUTE_GRAD, SQUARE_MASK, SQUARE_TOP)
-            elif KERNEL != POLYNOMIAL:
-                d = sq_m[:, None] + sq_n[None, :] - 2.0 * s
-                d = tl.maximum(d, 0.0, propagate_nan=tl.PropagateNan.ALL)
-                k, g = _transform(d, s, c_ptr, gamma, coef, KERNEL, NSIG, DEGREE, COMPUTE_GRAD,
-                                  SQUARE_MASK, SQUARE_TOP)
             else:
-                k, g = _transform(s, s, c_ptr, gamma, coef, KERNEL, NSIG, DEGREE, COMPUTE_GRAD,
+                k, g = _transform(d, s, c_ptr, gamma, coef, KERNEL, NSIG, DEGREE, COMPUTE_GRAD,
                                   SQUARE_MASK, SQUARE_TOP)
             rs = tl.sum(k, axis=1)
             if TRIANGLE:  # an interior tile of the triangle lies above the diagonal
@@ -331,14 +334,15 @@ def mmd_fused_kernel(
                 w = om_t * g
         else:
             diag = offs_m[:, None] == offs_n[None, :]
-            if KERNEL != POLYNOMIAL:
-                d = sq_m[:, None] + sq_n[None, :] - 2.0 * s
-                d = tl.where(d < 0.0, 0.0, d)  # clamp; keeps NaN (NaN < 0 is false)
-                d = tl.where(diag, 0.0, d)     # exact zero on the diagonal whatever the dot rounding
+            # exact zero on the diagonal whatever the dot rounding
+            if KERNEL == GAUSSIAN:
+                k, g = _gauss_folded(tl.where(diag, 0.0, x), c_ptr, NSIG, COMPUTE_GRAD,
+                                     SQUARE_MASK, SQUARE_TOP)
             else:
-                d = s
-            k, g = _transform(d, s, c_ptr, gamma, coef, KERNEL, NSIG, DEGREE, COMPUTE_GRAD,
-                              SQUARE_MASK, SQUARE_TOP)
+                if KERNEL != POLYNOMIAL:
+                    d = tl.where(diag, 0.0, d)
+                k, g = _transform(d, s, c_ptr, gamma, coef, KERNEL, NSIG, DEGREE, COMPUTE_GRAD,
+                                  SQUARE_MASK, SQUARE_TOP)
 
             valid = mask_m[:, None] & mask_n[None, :]
             if EXCLUDE_DIAG:
