@@ -22,8 +22,12 @@ Definitions (per thread, static counts of the SASS):
   loop that holds the Gram's tensor-core instructions; a nested loop over D chunks counts
   its body ``ceil(D / BLOCK_K)`` times) divided by the pairs one thread owns in one
   iteration, ``BLOCK_M · BLOCK_N / (32 · num_warps)``. Tensor-core and MUFU counts per pair
-  are taken the same way. Programs on grid axis 1 (the recompute scheme's feature chunks)
-  each do the whole pass, so the floors multiply by that axis.
+  are taken the same way. When the body branches (kernels/mmd.py's interior tiles and masked
+  tiles), the cheapest path that issues all the Gram's tensor-core instructions and the
+  dearest path are counted, and ``instr_per_pair`` weights them by the share of tiles that
+  take each at the headline shape (``_interior_share``); MUFU counts are the larger of the
+  two paths'. Programs on grid axis 1 (the recompute scheme's feature chunks) each do the
+  whole pass, so the floors multiply by that axis.
 - *Instructions per element* (losses, fills, samplers): all instructions of the kernel
   (loops counted their trip count: the categorical search ``steps`` times) divided by the
   elements one thread produces (``TILES · BLOCK`` logits of each input for the losses,
