@@ -563,6 +563,23 @@ def _interior_share(kw) -> float:
     return inner / total if total else 0.0
 
 
+# sm_90 limits per SM: 65536 registers (allocated per warp in units of 256), 228 KiB of
+# shared memory of which a block may use 227 KiB (1 KiB is reserved per block), 64 warps,
+# 32 blocks
+SM_LIMITS = dict(regs=65536, smem=228 * 1024, smem_block=227 * 1024, warps=64, blocks=32)
+
+
+def programs_per_sm(regs: int, warps: int, shared: int) -> int:
+    """Programs of this kernel one SM holds at once (0: the launch would fail, its shared
+    memory is over the per-block limit)."""
+    if shared > SM_LIMITS["smem_block"]:
+        return 0
+    per_warp = math.ceil(max(regs, 1) * 32 / 256) * 256
+    by_regs = SM_LIMITS["regs"] // (per_warp * warps)
+    by_smem = SM_LIMITS["smem"] // (shared + 1024)
+    return min(by_regs, by_smem, SM_LIMITS["warps"] // warps, SM_LIMITS["blocks"])
+
+
 def analyse(case: Case, comp: dict) -> dict:
     """The report row of one case from its compilation."""
     instrs, loops, branches = parse_sass(comp["sass"], with_branches=True)
@@ -581,6 +598,7 @@ def analyse(case: Case, comp: dict) -> dict:
                local_ldst=sum(1 for s in instrs if is_local(s)), shared=comp["shared"],
                num_warps=warps, num_stages=comp["num_stages"], instructions=len(instrs),
                loops=len(loops))
+    row["programs_per_sm"] = programs_per_sm(comp["registers"] or 0, warps, comp["shared"])
     kinds = sorted({_op(s).split(".")[0] for s in instrs if is_tc(s)})
     row["tc_kind"] = "/".join(kinds) if kinds else None
     row["tc_shapes"] = sorted({_op(s) for s in instrs if is_tc(s)})
@@ -706,7 +724,7 @@ def markdown(doc: dict) -> str:
     """The table for bench/NOTES.md."""
     lines = [f"Static report, Triton {doc['triton']}, {doc['target']} "
              f"(`python -m bench.sass`; floors are predictions at the headline shapes).", "",
-             "| kernel / configuration | tiles, warps, stages | regs | spill B (st/ld) | smem KiB "
+             "| kernel / configuration | tiles, warps, stages, programs per SM | regs | spill B (st/ld) | smem KiB "
              "| TC | Gram work | instr / unit | EX2 (MUFU) / unit | floors ms: issue · MUFU · TC "
              "· bytes | bound |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -721,7 +739,7 @@ def markdown(doc: dict) -> str:
             tiles = f"{c['TILES']}×{c['BLOCK']}"
         else:
             tiles = str(c.get("BLOCK", ""))
-        tiles += f", {r['num_warps']}w, {r['num_stages']}s"
+        tiles += f", {r['num_warps']}w, {r['num_stages']}s, {r.get('programs_per_sm', '?')}/SM"
         f = r.get("floors", {})
         unit = r["unit"]
         paths = ""

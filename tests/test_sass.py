@@ -82,6 +82,26 @@ def test_no_spills(report):
     assert all(r["spill_stores"] is not None for r in report["results"]), "no ptxas log read"
 
 
+def test_every_configuration_fits_an_sm(report):
+    # shared memory under the per-block limit (else the launch fails) and at least one program
+    # resident; the MMD's tiles keep two when registers and shared memory allow
+    for r in report["results"]:
+        assert r["shared"] <= 227 * 1024 and r["programs_per_sm"] >= 1, \
+            (r["name"], r["shared"], r["registers"])
+
+
+def test_programs_per_sm_arithmetic():
+    from bench import sass
+
+    # 128 registers × 256 threads = 32768: two programs by registers; 80 KiB + 1 KiB: two by
+    # shared memory
+    assert sass.programs_per_sm(128, 8, 80 * 1024) == 2
+    assert sass.programs_per_sm(129, 8, 0) == 1  # 136 (a multiple of 8) × 256 > 32768
+    assert sass.programs_per_sm(32, 4, 0) == 16  # 64 warps / 4
+    assert sass.programs_per_sm(64, 8, 160 * 1024) == 1
+    assert sass.programs_per_sm(64, 8, 228 * 1024) == 0  # over the 227 KiB block limit
+
+
 def test_every_dot_runs_on_the_tensor_cores(report):
     for r in _rows(report, "mmd"):
         assert r["tc_kind"] == "HGMMA", (r["name"], r["tc_kind"])  # wgmma, sm_90a
