@@ -34,6 +34,14 @@ LaunchConfig) picks one of two schemes:
   span; mmd_grad_gemm_kernel then forms Σ_q w_pq z_q as a tiled GEMM with the gradient's
   epilogue. 2 Gram-sized GEMMs plus writing and reading w: at Inception's D = 2048 the
   floors give ≈ 20 ms against ≈ 150 ms at N = M = 16384 on an H100 (bench/NOTES.md).
+Two paths per column tile. An interior tile (rows all in X or all in Y, columns too, off
+the diagonal, inside P and the column range) has one block weight and no diagonal: it skips
+every per-pair mask and select, adds its row sums into the X or the Y sum as a whole, and for
+the gaussian folds the scale into the squared norms (x = c‖z_p‖² + c‖z_q‖² − 2c⟨z_p, z_q⟩:
+one FFMA, one add and a min per pair before the exp2). Other tiles (the diagonal, the X/Y
+boundary, the edges: under 1% at N = M = 16384) take the masked path. Static counts of the
+column loop, sm_90a, D = 64, tf32 (python -m bench.sass, bench/NOTES.md): ≈ 12 instructions
+per pair forward and ≈ 18 with the gradient, from ≈ 25 and ≈ 28.
 Also checked with ptxas (Triton 3.9, sm_90a) for the recompute scheme, not timed:
 BLOCK_DV = 256 spills with BLOCK_M = 64, and is spill-free with BLOCK_M = BLOCK_N = 32,
 8 warps, 2 stages (half the recomputation at half the row reuse per column tile).
@@ -64,8 +72,9 @@ def _transform(d, s, c_ptr, gamma, coef, KERNEL: tl.constexpr, NSIG: tl.constexp
     # laplacian and energy (k = −√d) are not differentiable at d = 0: g is 0 there.
     # SQUARE_MASK != 0 (gaussian mixtures whose σ_max²/σ_j² are powers of two, 2^e_j; bit e_j
     # set): one exp2 for σ_max (c_ptr[0]) and squarings, k_{σ/√2} = k_σ², sparing the exp unit.
-    k = tl.zeros_like(d)
-    g = tl.zeros_like(d)
+    # -0.0, not 0.0: x + (-0.0) is x for every x, so the compiler drops the first add
+    k = tl.full(d.shape, -0.0, tl.float32)
+    g = tl.full(d.shape, -0.0, tl.float32)
     if KERNEL == GAUSSIAN and SQUARE_MASK != 0:
         c0 = tl.load(c_ptr)
         cur = tl.exp2(d * c0)
@@ -113,6 +122,36 @@ def _transform(d, s, c_ptr, gamma, coef, KERNEL: tl.constexpr, NSIG: tl.constexp
         k = -r
         if COMPUTE_GRAD:
             g = tl.where(r > 0, -0.5 / tl.where(r > 0, r, 1.0), 0.0)
+    return k, g
+
+
+@triton.jit
+def _gauss_folded(x, c_ptr, NSIG: tl.constexpr, COMPUTE_GRAD: tl.constexpr,
+                  SQUARE_MASK: tl.constexpr, SQUARE_TOP: tl.constexpr):
+    # The gaussian terms from x = c_0·d (c_0 = c_ptr[0] < 0, folded into ‖z‖² and the Gram
+    # by the caller): k_j = 2^(x·c_j/c_0), dk/dd = Σ_j c_j ln2 k_j; as _transform otherwise.
+    c0 = tl.load(c_ptr)
+    k = tl.full(x.shape, -0.0, tl.float32)
+    g = tl.full(x.shape, -0.0, tl.float32)
+    if SQUARE_MASK != 0:
+        cur = tl.exp2(x)
+        for e in tl.static_range(SQUARE_TOP + 1):
+            if (SQUARE_MASK >> e) & 1:
+                k += cur
+                if COMPUTE_GRAD:
+                    g += (c0 * (0.6931471805599453 * (1 << e))) * cur
+            if e < SQUARE_TOP:
+                cur = cur * cur
+    else:
+        k = tl.exp2(x)
+        if COMPUTE_GRAD:
+            g = (c0 * 0.6931471805599453) * k
+        for j in tl.static_range(1, NSIG):
+            c = tl.load(c_ptr + j)
+            kj = tl.exp2(x * (c / c0))
+            k += kj
+            if COMPUTE_GRAD:
+                g += (c * 0.6931471805599453) * kj
     return k, g
 
 
@@ -215,6 +254,12 @@ def mmd_fused_kernel(
         col_hi = tl.minimum(col_hi, col_lo + span)
         row0 = tile0 * BLOCK_M
 
+    rows_x = r0 + BLOCK_M <= N  # the row tile lies in X (rows_y: in Y)
+    rows_y = r0 >= N
+    if KERNEL == GAUSSIAN:
+        c0 = tl.load(c_ptr)
+        m2c0 = -2.0 * c0
+        sqc_m = sq_m * c0
     sum_x = tl.zeros((BLOCK_M,), dtype=tl.float32)
     sum_y = tl.zeros((BLOCK_M,), dtype=tl.float32)
     wsum = tl.zeros((BLOCK_M,), dtype=tl.float32)
@@ -246,42 +291,87 @@ def mmd_fused_kernel(
                              mask=mask_n[None, :] & (kk[:, None] < D), other=0.0)
                 s = _dot(ak, bk, s, PRECISION, UPCAST)
 
-        diag = offs_m[:, None] == offs_n[None, :]
         if KERNEL != POLYNOMIAL:
             sq_n = tl.load(sq_ptr + zrow_n, mask=mask_n, other=0.0)
+        # the distances (or c_0·d) for both paths, outside the branch (Triton 3.6's software
+        # pipeliner fails on a loop whose dot result is used only inside an if)
+        if KERNEL == GAUSSIAN:
+            # x = c_0·d = c_0‖z_p‖² + c_0‖z_q‖² − 2c_0⟨z_p, z_q⟩: the scale folded into the
+            # squared norms, so one FFMA and one add per pair; d >= 0 is x <= 0 (c_0 < 0),
+            # and min keeps NaN
+            x = sqc_m[:, None] + (s * m2c0 + (sq_n * c0)[None, :])
+            x = tl.minimum(x, 0.0, propagate_nan=tl.PropagateNan.ALL)
+        elif KERNEL != POLYNOMIAL:
             d = sq_m[:, None] + sq_n[None, :] - 2.0 * s
-            d = tl.where(d < 0.0, 0.0, d)  # clamp; keeps NaN (NaN < 0 is false)
-            d = tl.where(diag, 0.0, d)     # exact zero on the diagonal whatever the dot rounding
+            d = tl.maximum(d, 0.0, propagate_nan=tl.PropagateNan.ALL)  # clamp; keeps NaN
         else:
             d = s
-        k, g = _transform(d, s, c_ptr, gamma, coef, KERNEL, NSIG, DEGREE, COMPUTE_GRAD,
-                          SQUARE_MASK, SQUARE_TOP)
+        # An interior tile lies inside one block of ω (rows all in X or all in Y, columns
+        # too), off the diagonal, and inside P and col_hi: no per-pair masks, selects or
+        # block weights there, only per-row sums into the X or the Y column sum (at
+        # N = M = 16384 all but the diagonal and boundary tiles). Other tiles take the
+        # masked path. The two give the same sums up to rounding.
+        col_x = n0 + BLOCK_N <= N
+        col_y = n0 >= N
+        interior = (r0 + BLOCK_M <= P) & (n0 + BLOCK_N <= col_hi) & (rows_x | rows_y) \
+            & (col_x | col_y) & ((n0 >= r0 + BLOCK_M) | (n0 + BLOCK_N <= r0))
+        same_blk = (rows_x & col_x) | (rows_y & col_y)
+        om_t = tl.where(same_blk, tl.where(rows_x, wA, wB), wC)
+        if COMPUTE_GRAD:
+            interior = interior & (om_t != 0.0)  # weight-0 pairs: no 0·inf in the masked path
+        if interior:
+            if KERNEL == GAUSSIAN:
+                k, g = _gauss_folded(x, c_ptr, NSIG, COMPUTE_GRAD, SQUARE_MASK, SQUARE_TOP)
+            else:
+                k, g = _transform(d, s, c_ptr, gamma, coef, KERNEL, NSIG, DEGREE, COMPUTE_GRAD,
+                                  SQUARE_MASK, SQUARE_TOP)
+            rs = tl.sum(k, axis=1)
+            if TRIANGLE:  # an interior tile of the triangle lies above the diagonal
+                rs = tl.where(same_blk, 2.0 * rs, rs)
+            sum_x += tl.where(col_x, rs, 0.0)
+            sum_y += tl.where(col_x, 0.0, rs)
+            if COMPUTE_GRAD:
+                w = om_t * g
+        else:
+            diag = offs_m[:, None] == offs_n[None, :]
+            # exact zero on the diagonal whatever the dot rounding
+            if KERNEL == GAUSSIAN:
+                k, g = _gauss_folded(tl.where(diag, 0.0, x), c_ptr, NSIG, COMPUTE_GRAD,
+                                     SQUARE_MASK, SQUARE_TOP)
+            else:
+                if KERNEL != POLYNOMIAL:
+                    d = tl.where(diag, 0.0, d)
+                k, g = _transform(d, s, c_ptr, gamma, coef, KERNEL, NSIG, DEGREE, COMPUTE_GRAD,
+                                  SQUARE_MASK, SQUARE_TOP)
 
-        valid = mask_m[:, None] & mask_n[None, :]
-        if EXCLUDE_DIAG:
-            valid = valid & (~diag)
-        col_in_x = offs_n < N
-        if TRIANGLE:
-            upper = offs_n[None, :] > offs_m[:, None]
-            lower = offs_n[None, :] < offs_m[:, None]
-            same = row_in_x[:, None] == col_in_x[None, :]
-            k = tl.where(upper & same, 2.0 * k, k)
-            valid = valid & (~lower)
-        k = tl.where(valid, k, 0.0)
-        sum_x += tl.sum(tl.where(col_in_x[None, :], k, 0.0), axis=1)
-        sum_y += tl.sum(tl.where(col_in_x[None, :], 0.0, k), axis=1)
+            valid = mask_m[:, None] & mask_n[None, :]
+            if EXCLUDE_DIAG:
+                valid = valid & (~diag)
+            col_in_x = offs_n < N
+            if TRIANGLE:
+                upper = offs_n[None, :] > offs_m[:, None]
+                lower = offs_n[None, :] < offs_m[:, None]
+                same = row_in_x[:, None] == col_in_x[None, :]
+                k = tl.where(upper & same, 2.0 * k, k)
+                valid = valid & (~lower)
+            k = tl.where(valid, k, 0.0)
+            sum_x += tl.sum(tl.where(col_in_x[None, :], k, 0.0), axis=1)
+            sum_y += tl.sum(tl.where(col_in_x[None, :], 0.0, k), axis=1)
+
+            if COMPUTE_GRAD:
+                same = row_in_x[:, None] == col_in_x[None, :]
+                om = tl.where(same, tl.where(row_in_x[:, None], wA, wB), wC)
+                # distance kernels: the diagonal pair contributes z_p·w_pp − w_pp·z_p = 0
+                # exactly (d = 0 whatever z_p), so w_pp is left out rather than cancelled in
+                # rounding (biased estimator: w_pp = ω f'(0) ≠ 0; the dot rounds it, Σ w does
+                # not) (and pairs of weight 0, e.g. same-sample pairs of a pair sum, never
+                # make 0·inf)
+                w_ok = valid & (om != 0.0)
+                if KERNEL != POLYNOMIAL:
+                    w_ok = w_ok & (~diag)
+                w = tl.where(w_ok, om * g, 0.0)
 
         if COMPUTE_GRAD:
-            same = row_in_x[:, None] == col_in_x[None, :]
-            om = tl.where(same, tl.where(row_in_x[:, None], wA, wB), wC)
-            # distance kernels: the diagonal pair contributes z_p·w_pp − w_pp·z_p = 0 exactly
-            # (d = 0 whatever z_p), so w_pp is left out rather than cancelled in rounding
-            # (biased estimator: w_pp = ω f'(0) ≠ 0; the dot rounds it, Σ w does not)
-            # (and pairs of weight 0, e.g. same-sample pairs of a pair sum, never make 0·inf)
-            w_ok = valid & (om != 0.0)
-            if KERNEL != POLYNOMIAL:
-                w_ok = w_ok & (~diag)
-            w = tl.where(w_ok, om * g, 0.0)
             wsum += tl.sum(w, axis=1)
             if WRITE_W:
                 tl.store(w_ptr + (offs_m - row0).to(tl.int64)[:, None] * stride_wr

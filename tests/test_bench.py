@@ -339,8 +339,17 @@ def test_gpu_script_cpu_dry_run(tmp_path):
     files = {p.name for p in out.iterdir()}
     assert {"summary.txt", "run.log", "bench_table.md", "bench_overview.png", "extras.tar.gz"} <= files
     assert len(files) <= 8  # what the device tool returns
-    jsons = [p for p in out.iterdir() if p.suffix == ".json"]
+    jsons = [p for p in out.iterdir() if p.suffix == ".json" and p.name != "window.json"]
     assert len(jsons) == 1 and jsons[0].stem.startswith("cpu")
+    # the window step (bench/gpu_window.py) in its dry mode: checked, then timed, per case
+    window = json.loads((out / "window.json").read_text())
+    assert window["mode"] == "dry" and window["results"]
+    assert all(r["status"] == "ok" and r["check_error"] <= r["tolerance"]
+               for r in window["results"]), window["results"]
+    for step in ("smoke", "window"):
+        line = next(x for x in summary.splitlines() if x.strip().startswith(step + " "))
+        assert " ok " in line, summary
+    assert "window (median ms, check error):" in summary
     doc = json.loads(jsons[0].read_text())
     assert doc["mode"] == "dry" and {r["op"] for r in doc["results"]} == {"random"}
     assert "**CPU: " in (out / "bench_table.md").read_text()

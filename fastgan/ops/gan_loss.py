@@ -48,7 +48,7 @@ _BCE, _HINGE_POS, _HINGE_NEG, _LINEAR = LossPart.BCE, LossPart.HINGE_POS, LossPa
 # Tiles per program and the chunks of the partial sum are compile-time constants (powers of
 # two, so few variants compile). The interpreter gets small tiles and chunks so that tests with
 # a few hundred elements cover every path.
-_CUDA_CONFIG = dict(block=1024, single_max=4096, tiles=8, min_programs=512, warps=4,
+_CUDA_CONFIG = dict(block=1024, single_max=4096, tiles=4, min_programs=512, warps=8,
                     sum_block=1024)
 _INTERP_CONFIG = dict(block=64, single_max=256, tiles=2, min_programs=4, warps=1, sum_block=4)
 

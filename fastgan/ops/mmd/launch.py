@@ -22,11 +22,15 @@ __all__ = ["CUDA_BLOCKS", "CUDA_GEMM", "INTERPRETER_BLOCKS", "INTERPRETER_GEMM",
            "two_stage_rows", "triton_fused", "triton_two_stage"]
 
 # (compute_grad, BLOCK_K or 0 for D > 128) -> (BLOCK_M, BLOCK_N, num_warps, num_stages);
-# (False, 0) also serves the two-stage gradient's w pass. No register spills on sm_90
-# (ptxas -v over these configurations, Triton 3.9).
+# (False, 0) also serves the two-stage gradient's w pass. No register spills on sm_90a
+# (python -m bench.sass, Triton 3.6 and 3.9). 8 warps on 64-row single-K gradient tiles had
+# both warpgroups compute the same 64 rows: every Gram product and exp twice (issue 13,
+# finding 1; the report's Gram work ratio and exps per pair catch it). Two stages, not three,
+# with the gradient at D = 33..128: the loop is issue-bound, and the third buffer cost
+# registers and instructions (bench/NOTES.md).
 CUDA_BLOCKS = {
-    (True, 16): (128, 64, 8, 3), (True, 32): (128, 64, 8, 3), (True, 64): (64, 64, 8, 3),
-    (True, 128): (64, 32, 8, 3), (True, 0): (64, 32, 8, 2),
+    (True, 16): (128, 64, 8, 3), (True, 32): (128, 64, 8, 3), (True, 64): (128, 64, 8, 2),
+    (True, 128): (128, 32, 8, 2), (True, 0): (64, 32, 8, 2),
     (False, 16): (128, 128, 8, 3), (False, 32): (128, 128, 8, 3), (False, 64): (128, 64, 8, 3),
     (False, 128): (128, 64, 8, 3), (False, 0): (128, 64, 8, 2),
 }
