@@ -34,7 +34,7 @@ __all__ = ["main", "run", "default_output", "device_slug"]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # share of the time budget per op family (unused time carries over to the next family)
-_WEIGHTS = {"random": 0.08, "mmd": 0.40, "gan_loss": 0.15, "sample": 0.20, "train": 0.17}
+_WEIGHTS = {"random": 0.08, "mmd": 0.35, "gan_loss": 0.13, "sample": 0.17, "train": 0.15, "stats": 0.12}
 
 
 def device_slug(device: torch.device) -> str:

@@ -69,7 +69,7 @@ SMOKE_S="${FASTGAN_GPU_SMOKE_S:-75}"
 WINDOW_S="${FASTGAN_GPU_WINDOW_S:-200}"
 NCU_S="${FASTGAN_GPU_NCU_S:-45}"
 TEST_S="${FASTGAN_GPU_TEST_S:-120}"
-BENCH_OPS="${FASTGAN_GPU_BENCH_OPS:-random,mmd,gan_loss,sample,train}"
+BENCH_OPS="${FASTGAN_GPU_BENCH_OPS:-random,mmd,gan_loss,sample,train,stats}"
 read -r -a TESTS <<<"${FASTGAN_GPU_TESTS:-tests/test_mmd.py tests/test_losses.py tests/test_random.py tests/test_sample.py tests/test_kid.py}"
 read -r -a SMOKE <<<"tests/test_mmd.py tests/test_losses.py tests/test_random.py tests/test_sample.py tests/test_kid.py"
 START=$(date +%s)
