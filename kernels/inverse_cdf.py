@@ -291,3 +291,32 @@ def tabulated_kernel(
     _tab_emit(out_ptr, cdf_ptr, sup_ptr, start_ptr, len_ptr, sstart_ptr, j + 1, w1, N, n, R, steps, MODE)
     _tab_emit(out_ptr, cdf_ptr, sup_ptr, start_ptr, len_ptr, sstart_ptr, j + 2, w2, N, n, R, steps, MODE)
     _tab_emit(out_ptr, cdf_ptr, sup_ptr, start_ptr, len_ptr, sstart_ptr, j + 3, w3, N, n, R, steps, MODE)
+
+
+@triton.jit
+def categorical_table_kernel(
+    # Row r of the categorical table: out[r, k] = Σ_{k' <= k} floor(w[r, k'] · a_r · b_r), the
+    # exact float64 prefix sums of the integer counts of fastgan.reference.sample.weight_counts
+    # (a_r · b_r = 2^(53 − L − e_r) split in two exact powers of two, prepared on the host from
+    # the row maxima). Every partial sum is an integer ≤ 2^53, so the in-block scan and the
+    # carry between blocks give the same bits as torch.cumsum in any order. One read of w and
+    # one write of the table, instead of a float64 copy and four float64 passes.
+    # pointers: weights (R, K), the two per-row scales (R,), the table (R, K) float64
+    w_ptr, a_ptr, b_ptr, out_ptr,
+    # sizes and strides (in elements)
+    K, stride_wr, stride_wk,
+    # tiles
+    BLOCK: tl.constexpr,
+):
+    r = tl.program_id(0).to(tl.int64)
+    a = tl.load(a_ptr + r)
+    b = tl.load(b_ptr + r)
+    carry = tl.zeros((), dtype=tl.float64)
+    for k0 in range(0, K, BLOCK):
+        k = k0 + tl.arange(0, BLOCK)
+        ok = k < K
+        w = tl.load(w_ptr + r * stride_wr + k * stride_wk, mask=ok, other=0.0).to(tl.float64)
+        counts = tl.floor(w * a * b)
+        table = tl.cumsum(counts, axis=0) + carry
+        tl.store(out_ptr + r * K + k, table, mask=ok)
+        carry += tl.sum(counts, axis=0)

@@ -27,6 +27,11 @@ for family in SamplerFamily:
 for mode, dtype in [(TabulatedMode.CATEGORICAL, "i64"), (TabulatedMode.INVERSE_CDF, "fp32")]:
     build(S.tabulated_kernel, types(dtype), dict(MODE=int(mode), BLOCK=256))
     count += 1
+for wdtype in ("fp32", "bf16", "fp64"):  # the categorical table's one-pass build
+    build(S.categorical_table_kernel,
+          lambda n: {"w_ptr": "*" + wdtype}.get(n, "*fp64" if n.endswith("_ptr") else "i32"),
+          dict(BLOCK=1024))
+    count += 1
 # Triton turns integer arguments equal to 1 into constants unless told not to; the seed and
 # offset words are marked do_not_specialize, and the kernels compile as constants anyway
 words = ["seed_lo", "seed_hi", "off_lo", "off_hi"]
@@ -44,7 +49,7 @@ print("compiled", count)
 def test_random_and_sampler_kernels_compile_for_gpus():
     proc = compile_for_gpu(_BODY)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "compiled" in proc.stdout and int(proc.stdout.split()[-1]) == 25, proc.stdout
+    assert "compiled" in proc.stdout and int(proc.stdout.split()[-1]) == 28, proc.stdout
 
 
 _STATS_BODY = '''

@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 
 from .. import _backend
-from .._backend import cdiv
+from .._backend import cdiv, next_pow2
 from .._codes import SamplerFamily, TabulatedMode
 from .. import random as _random
 from ..reference import sample as _ref
@@ -138,8 +138,36 @@ def categorical_table(rows) -> torch.Tensor:
     make every partial sum an exact float64 integer, so the table is the same on every device.
     """
     if isinstance(rows, torch.Tensor):
+        if _backend.use_triton(rows.device) and rows.numel():
+            return _categorical_table_triton(rows)
         return _ref.weight_counts(rows).cumsum_(dim=-1).reshape(-1)
     return torch.cat([_ref.weight_counts(t).cumsum_(dim=-1) for t in rows])
+
+
+def _categorical_table_triton(w: torch.Tensor) -> torch.Tensor:
+    """The dense table in one pass of kernels/inverse_cdf.py ``categorical_table_kernel``:
+    the row maxima (one read of w) give each row's power-of-two scale on the host side of the
+    launch (R values), then one read of w and one write of the float64 table (the float64
+    passes of ``weight_counts`` + ``cumsum`` made ≈ 20 bytes of traffic per weight and byte
+    of input, this makes ≈ 3 per weight plus the 8-byte table entry)."""
+    from ..kernels.inverse_cdf import categorical_table_kernel
+
+    r, k = w.shape
+    levels = (k - 1).bit_length()
+    _, e = torch.frexp(w.amax(dim=-1).double())
+    shift = 53 - levels - e.to(torch.int64)
+    half = torch.div(shift, 2, rounding_mode="floor")
+    a = _ref._pow2(half).contiguous()
+    b = _ref._pow2(shift - half).contiguous()
+    out = torch.empty((r, k), dtype=torch.float64, device=w.device)
+    block = min(1024, max(16, next_pow2(k)))
+    with _backend.on_device(out), _backend.launch_guard(out):
+        categorical_table_kernel[(r,)](
+            w_ptr=w, a_ptr=a, b_ptr=b, out_ptr=out,
+            K=k, stride_wr=w.stride(0), stride_wk=w.stride(1),
+            BLOCK=block, num_warps=4,
+        )
+    return out.reshape(-1)
 
 
 def _dense(table, row_start, row_len, kmax):
