@@ -265,9 +265,10 @@ def _gan_loss_cases() -> list[Case]:
                         or not contig:
                     continue
                 threads = 32 * kw.get("num_warps", 4)
-                cases.append(Case(f"sum_partials_kernel {lc.args[2]} partials", "gan_loss", lc,
-                                  "element", dict(units=lc.args[2], per_thread=kw["BLOCK"] *
-                                                  kw["ITERS"] / threads, bytes=4 * lc.args[2])))
+                parts = kw["n"] if "n" in kw else lc.args[2]  # the launch names it (or not)
+                cases.append(Case(f"sum_partials_kernel {parts} partials", "gan_loss", lc,
+                                  "element", dict(units=parts, per_thread=kw["BLOCK"] *
+                                                  kw["ITERS"] / threads, bytes=4 * parts)))
                 continue
             threads = 32 * kw.get("num_warps", 4)
             per_thread = 2 * kw["TILES"] * kw["BLOCK"] / threads
