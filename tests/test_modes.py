@@ -1,0 +1,126 @@
+"""Mode-collapse metrics (VEEGAN's and PacGAN's rules, reverse KL) against a direct numpy
+implementation on hand-made samples, the categorical-latent generator, and a short run of the
+``modes`` preset that reaches a bar today's defaults miss."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import fastgan
+from fastgan.train import mode_coverage
+from fastgan.train.metrics import REVERSE_KL_EPS
+
+
+def _numpy_modes(samples, centers, std, min_count=20, radius=3.0):
+    """The definitions, written out sample by sample in float64 numpy."""
+    s = np.asarray(samples, dtype=np.float64)
+    c = np.asarray(centers, dtype=np.float64)
+    k = c.shape[0]
+    counts = np.zeros(k, dtype=np.int64)
+    good = 0
+    for row in s:
+        if not np.all(np.isfinite(row)):
+            continue
+        d = np.sqrt(((c - row) ** 2).sum(axis=1))
+        j = int(np.argmin(d))
+        if d[j] <= radius * std:
+            counts[j] += 1
+            good += 1
+    total = counts.sum()
+    if total:
+        p = counts / total
+        rkl = sum(pk * math.log(pk * k) for pk in p if pk > 0)
+    else:
+        rkl = None
+    return {"modes_covered": int((counts >= min_count).sum()), "modes_covered_any": int((counts >= 1).sum()),
+            "modes_total": k, "high_quality_share": good / len(s), "reverse_kl": rkl,
+            "counts": counts.tolist()}
+
+
+def _check(samples, centers, std, **kw):
+    got = mode_coverage(torch.as_tensor(samples, dtype=torch.float64), torch.as_tensor(centers), std, **kw)
+    want = _numpy_modes(samples, centers, std, **kw)
+    assert got["counts"] == want["counts"]
+    for key in ("modes_covered", "modes_covered_any", "modes_total"):
+        assert got[key] == want[key], key
+    assert got["high_quality_share"] == pytest.approx(want["high_quality_share"], abs=1e-12)
+    if want["reverse_kl"] is None:
+        assert got["reverse_kl"] is None
+    else:
+        assert got["reverse_kl"] == pytest.approx(want["reverse_kl"], abs=1e-12)
+    return got
+
+
+GRID = fastgan.data.load("grid")
+
+
+def test_all_on_modes():
+    c = GRID.centers.double()
+    s = c.repeat(30, 1) + 0.5 * GRID.std * torch.randn(750, 2, dtype=torch.float64)
+    got = _check(s, c, GRID.std)
+    assert got["modes_covered"] == got["modes_covered_any"] == 25 and got["high_quality_share"] == 1.0
+    assert got["reverse_kl"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_all_between_modes():
+    c = GRID.centers.double()
+    # midpoints of horizontal neighbours: 1.0 = 20σ from both
+    mids = (c[:-1] + c[1:])[torch.arange(24) % 5 != 4] / 2
+    s = mids.repeat(10, 1) + 0.01 * torch.randn(mids.shape[0] * 10, 2, dtype=torch.float64)
+    got = _check(s, c, GRID.std)
+    assert got["modes_covered"] == got["modes_covered_any"] == 0 and got["high_quality_share"] == 0.0
+    assert got["reverse_kl"] is None
+
+
+def test_one_mode_only():
+    c = GRID.centers.double()
+    s = c[7] + GRID.std * torch.randn(2500, 2, dtype=torch.float64).clamp(-2, 2)
+    got = _check(s, c, GRID.std)
+    assert got["modes_covered"] == got["modes_covered_any"] == 1
+    # all mass on one of K modes: KL(p || uniform) = log K
+    assert got["reverse_kl"] == pytest.approx(math.log(25), abs=1e-12)
+
+
+def test_exactly_three_sigma_both_sides():
+    # dyadic numbers, so 3σ and the distances are exact in binary floating point
+    c = torch.tensor([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0]], dtype=torch.float64)
+    std = 0.25
+    at = torch.tensor([[0.75, 0.0], [4.0, -0.75], [-0.75, 4.0]], dtype=torch.float64)  # exactly 3σ: in
+    step = 2.0 ** -40
+    outside = at + torch.tensor([[step, 0.0], [0.0, -step], [-step, 0.0]], dtype=torch.float64)
+    inside = at - torch.tensor([[step, 0.0], [0.0, -step], [-step, 0.0]], dtype=torch.float64)
+    got = _check(at, c, std)
+    assert got["counts"] == [1, 1, 1] and got["modes_covered_any"] == 3
+    got = _check(outside, c, std)
+    assert got["counts"] == [0, 0, 0] and got["high_quality_share"] == 0.0
+    got = _check(inside, c, std)
+    assert got["counts"] == [1, 1, 1]
+    mixed = torch.cat([at.repeat(20, 1), outside.repeat(5, 1), inside[:1].repeat(3, 1)])
+    got = _check(mixed, c, std)
+    assert got["counts"] == [23, 20, 20] and got["modes_covered"] == 3
+
+
+def test_count_rules_differ():
+    # VEEGAN's count (20) vs PacGAN's code (one sample): 19 samples on a mode is covered by one rule only
+    c = GRID.centers.double()
+    s = torch.cat([c[0].repeat(19, 1), c[1].repeat(20, 1), c[2].repeat(1, 1), torch.tensor([[1.0, 1.0]] * 5,
+                                                                                            dtype=torch.float64)])
+    got = _check(s, c, GRID.std)
+    assert got["modes_covered"] == 1 and got["modes_covered_any"] == 3
+    assert _check(s, c, GRID.std, min_count=19)["modes_covered"] == 2
+
+
+def test_fresh_random_samples_and_nonfinite_rows():
+    ring = fastgan.data.load("ring")
+    c = ring.centers.double()
+    idx = torch.randint(0, 8, (300,))
+    s = c[idx] + ring.std * 4 * torch.randn(300, 2, dtype=torch.float64)  # about half beyond 3σ
+    s[::37] = float("nan")
+    got = _check(s, c, ring.std)
+    assert 0.1 < got["high_quality_share"] < 0.9
+
+
+def test_reverse_kl_eps_is_tiny():
+    # the floor only turns 0·log 0 into 0; it must never change a non-empty mode's term
+    assert 0 < REVERSE_KL_EPS < 1e-6
