@@ -124,3 +124,38 @@ def test_fresh_random_samples_and_nonfinite_rows():
 def test_reverse_kl_eps_is_tiny():
     # the floor only turns 0·log 0 into 0; it must never change a non-empty mode's term
     assert 0 < REVERSE_KL_EPS < 1e-6
+
+
+# ---------------------------------------------------------------------------- categorical latent
+from scipy import stats  # noqa: E402
+
+from fastgan.train import CategoricalLatentGenerator  # noqa: E402
+
+
+def test_categories_uniform_and_one_hot_input():
+    torch.manual_seed(0)
+    g = CategoricalLatentGenerator(25, 2, noise_dim=3, hidden=(16,))
+    assert g.latent_dim == 4
+    z = fastgan.sample.latent(20000, g.latent_dim, generator=fastgan.Generator(3))
+    cat = g.category(z)
+    # category = floor(Φ(z0)·K), Φ written out with math.erf
+    want = torch.tensor([min(24, int(25 * 0.5 * (1 + math.erf(v / math.sqrt(2))))) for v in z[:, 0].tolist()])
+    assert torch.equal(cat, want)
+    assert stats.chisquare(torch.bincount(cat, minlength=25).numpy()).pvalue > 1e-3
+    # the network sees [one_hot(c), noise_scale·z_1..]: rebuild its input by hand
+    g2 = CategoricalLatentGenerator(25, 2, noise_dim=3, hidden=(16,), noise_scale=0.1)
+    g2.load_state_dict(g.state_dict())
+    x = torch.cat([torch.nn.functional.one_hot(cat[:50], 25).float(), 0.1 * z[:50, 1:]], dim=1)
+    assert torch.allclose(g2(z[:50]), g2.net(x), atol=0, rtol=0)
+
+
+def test_categorical_generator_errors():
+    with pytest.raises(ValueError, match="categories must be a positive int"):
+        CategoricalLatentGenerator(0, 2)
+    with pytest.raises(ValueError, match="noise_dim must be a positive int"):
+        CategoricalLatentGenerator(8, 2, noise_dim=0)
+    with pytest.raises(ValueError, match="noise_scale must be a positive finite number"):
+        CategoricalLatentGenerator(8, 2, noise_scale=-1.0)
+    g = CategoricalLatentGenerator(8, 2, noise_dim=2)
+    with pytest.raises(ValueError, match=r"z must be \(B, 3\)"):
+        g(torch.randn(4, 2))
