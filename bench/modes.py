@@ -18,7 +18,8 @@ The data: ``grid`` 5×5 at {−4, −2, 0, 2, 4}², σ = 0.05 (both papers); ``r
 built-in ring, 8 modes on a circle of radius 2 with σ = 0.02, the ring VEEGAN draws (PacGAN's
 text describes another ring; this benchmark uses VEEGAN's).
 
-Per cell: the mean ± standard error (sample std / √n over seeds) of each number, and of the
+Per cell: the mean ± standard error (sample std / √n over seeds) of each number (the reverse
+KL's mean leaves out runs without any high-quality sample, where it is undefined), and of the
 run's wall time and process CPU time (user + system of the process that trained). The
 machine may be shared with other work: the wall time then includes waiting for a core, the CPU
 time does not, so the CPU time is the one to compare with a budget of CPU-minutes.
@@ -120,7 +121,7 @@ def markdown(rows: list[dict], machine: str) -> str:
     lines = [f"**{machine}**, one thread per run, {SAMPLES} samples per run; mean ± standard error over seeds. "
              "Covered (VEEGAN): ≥ 20 high-quality samples nearest the mode; covered (PacGAN code): ≥ 1. "
              "High quality: within 3σ of the nearest mode. Reverse KL: KL(mode histogram of the high-quality "
-             "samples ‖ uniform), nats. No truncation. Wall time includes waiting for a core on a shared "
+             "samples ‖ uniform), nats (runs without a high-quality sample left out of its mean). No truncation. Wall time includes waiting for a core on a shared "
              "machine; CPU time is the process's own.", "",
              "| setting | data | seeds | steps × batch | covered (VEEGAN, ≥20) | covered (PacGAN, ≥1) "
              "| high quality % | reverse KL | CPU s / run | wall s / run |",
