@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gan, mmdgan: clip discriminator weights to [-c, c] (WGAN, MMD-GAN)")
     t.add_argument("--bandwidth", type=_bandwidths, default=None,
                    help="gmmn, mmdgan: MMD Gaussian bandwidths σ, comma-separated (default: per data set)")
+    t.add_argument("--preset", choices=("modes",), default=None,
+                   help="named settings replacing the per-data defaults; modes: gmmn on ring or grid with a "
+                        "categorical latent (the mode-collapse benchmark's winner, see bench/modes.py)")
     t.add_argument("--lr-schedule", choices=("cosine", "constant"), default="cosine",
                    help="learning-rate schedule over --steps (default: cosine annealing)")
     t.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none",
@@ -202,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
                 amp=None if args.amp == "none" else args.amp, device=args.device, resume=args.resume,
                 overwrite=args.overwrite, checkpoint_every=args.checkpoint_every, progress=not args.quiet,
                 bandwidth=args.bandwidth, lr_schedule=args.lr_schedule, eval_every=args.eval_every,
-                sample_every=args.sample_every, log_every=args.log_every, tensorboard=args.tensorboard)
+                sample_every=args.sample_every, log_every=args.log_every, tensorboard=args.tensorboard,
+                preset=args.preset)
         except (NonFiniteLossError, OSError, ValueError, ImportError) as exc:
             # RunFolderError is an OSError, CheckpointError a ValueError: each one line naming its path
             print(f"fastgan train: error: {exc}", file=sys.stderr)

@@ -15,12 +15,13 @@ Example::
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .distributed import gather_rows, init_from_env, sharded_mmd
 from .metrics import Evaluator, heldout_mmd, mode_coverage
-from .models import mlp_discriminator, mlp_generator
+from .models import CategoricalLatentGenerator, mlp_discriminator, mlp_generator
 from .runs import RunFolder, RunFolderError, atomic_write
 from .trainer import GANTrainer, MMDTrainer, NonFiniteLossError, NonFiniteStateError, Trainer
 
 __all__ = [
     "Trainer", "GANTrainer", "MMDTrainer", "NonFiniteLossError", "NonFiniteStateError", "mlp_generator",
+    "CategoricalLatentGenerator",
     "mlp_discriminator", "save_checkpoint", "load_checkpoint", "CheckpointError", "sharded_mmd", "gather_rows",
     "init_from_env", "mode_coverage", "heldout_mmd", "Evaluator", "RunFolder", "RunFolderError",
     "atomic_write", "train_builtin",

@@ -27,11 +27,11 @@ from . import distributed as _dist
 from .checkpoint import CheckpointError, load_checkpoint, require_fields
 from .logging import MetricsLog, tensorboard_class, tensorboard_writer
 from .metrics import Evaluator, heldout_mmd, mode_coverage
-from .models import mlp_discriminator, mlp_generator
+from .models import CategoricalLatentGenerator, mlp_discriminator, mlp_generator
 from .runs import RunFolder, RunFolderError, atomic_write, check_resume
 from .trainer import GANTrainer, MMDTrainer, generate, sample_seed
 
-__all__ = ["PRESETS", "MODELS", "MODEL_OPTIONS", "model_options_error", "SAMPLE_FORMATS", "build_trainer", "train_builtin", "evaluate",
+__all__ = ["PRESETS", "NAMED_PRESETS", "MODELS", "MODEL_OPTIONS", "model_options_error", "SAMPLE_FORMATS", "build_trainer", "train_builtin", "evaluate",
            "sample_checkpoint"]
 
 MODELS = ("gan", "gmmn", "mmdgan")
@@ -75,11 +75,36 @@ PRESETS = {
 }
 
 
+# Named presets (``fastgan train --preset NAME``): per data set, settings that replace those of
+# PRESETS. "modes" (issue 16, the VEEGAN/PacGAN mode-collapse benchmark, see bench/modes.py):
+# a GMMN whose latent has a discrete part, ``categories`` uniform categories (one-hot) beside
+# ``noise_dim`` Gaussian columns (:class:`CategoricalLatentGenerator`), so that no latent mass
+# has to bridge two modes. Chosen with bench.modes; the numbers are in the README.
+NAMED_PRESETS = {
+    "modes": {
+        "ring": dict(model="gmmn", categories=8, noise_dim=2, noise_scale=0.1, latent_dim=3,
+                     bandwidth=(0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0), steps=1500, batch_size=256, mmd_lr=5e-3),
+        "grid": dict(model="gmmn", categories=25, noise_dim=2, noise_scale=0.1, latent_dim=3,
+                     bandwidth=(0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0), steps=1500, batch_size=256,
+                     mmd_lr=5e-3),
+    },
+}
+
+
+def _generator(config: dict, dim: int):
+    # a run config with "categories" describes a CategoricalLatentGenerator, else an mlp_generator
+    if config.get("categories"):
+        return CategoricalLatentGenerator(config["categories"], dim, noise_dim=config["noise_dim"],
+                                          hidden=config["hidden"], out_activation=config["out_activation"],
+                                          noise_scale=config.get("noise_scale", 1.0))
+    return mlp_generator(config["latent_dim"], dim, config["hidden"], config["out_activation"])
+
+
 def build_trainer(config: dict, dim: int, *, device=None, seed: int = 0, amp=None):
     """The trainer a run ``config`` describes (keys of :data:`PRESETS` plus ``model``, ``loss``,
     ``saturating``, ``real_label``, ``d_steps``, ``lr``)."""
     model = config["model"]
-    g = mlp_generator(config["latent_dim"], dim, config["hidden"], config["out_activation"])
+    g = _generator(config, dim)
     if model == "gan":
         d = mlp_discriminator(dim, config["d_hidden"])
         return GANTrainer(g, d, latent_dim=config["latent_dim"], loss=config.get("loss", "bce"),
@@ -184,12 +209,16 @@ def train_builtin(model: str, data: str, *, out: str | Path, steps: int | None =
                   d_steps: int = 1, d_clip: float | None = None, amp: str | None = None,
                   device=None, resume: bool = False, overwrite: bool = False, checkpoint_every: int = 0,
                   progress: bool = True, bandwidth=None, lr_schedule: str = "cosine", eval_every: int = 0,
-                  sample_every: int = 0, log_every: int | None = None, tensorboard: bool = False) -> dict:
+                  sample_every: int = 0, log_every: int | None = None, tensorboard: bool = False,
+                  preset: str | None = None) -> dict:
     """Train ``model`` ("gan", "gmmn" or "mmdgan") on built-in ``data`` and write the run's
     files into ``out``; returns the metrics dict (also written to metrics.json).
 
     Defaults (steps, batch size, learning rate, bandwidths, network sizes) come from
     :data:`PRESETS`; the learning rate follows ``lr_schedule`` ("cosine" by default).
+    ``preset`` names an entry of :data:`NAMED_PRESETS` whose settings replace those defaults
+    (e.g. ``preset="modes"``: the GMMN with a categorical latent for ring and grid); explicit
+    arguments still win over it.
 
     The run folder: a non-empty ``out`` is refused unless ``resume`` (continue from
     ``out/checkpoint.pt`` up to ``steps``) or ``overwrite`` (replace the earlier run's files);
@@ -217,7 +246,17 @@ def train_builtin(model: str, data: str, *, out: str | Path, steps: int | None =
                                                                                   checkpoint_every)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise ValueError(f"{name} must be an int >= 0, got {v!r}")
-    preset = PRESETS[data]
+    named = None
+    if preset is not None:
+        if preset not in NAMED_PRESETS:
+            raise ValueError(f"preset must be one of {tuple(NAMED_PRESETS)}, got {preset!r}")
+        if data not in NAMED_PRESETS[preset]:
+            raise ValueError(f"preset {preset!r} is for data {tuple(NAMED_PRESETS[preset])}, not {data!r}")
+        named = dict(NAMED_PRESETS[preset][data])
+        if named.pop("model") != model:
+            raise ValueError(f"preset {preset!r} is for model {NAMED_PRESETS[preset][data]['model']!r}, "
+                             f"not {model!r}")
+    preset_name, preset = preset, {**PRESETS[data], **(named or {})}
     if label_smoothing is None:
         label_smoothing = preset.get("label_smoothing", 0.0) if (model, loss) == ("gan", "bce") else 0.0
     if not 0.0 <= label_smoothing < 1.0:
@@ -239,6 +278,8 @@ def train_builtin(model: str, data: str, *, out: str | Path, steps: int | None =
     if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 1:
         raise ValueError(f"log_every must be an int >= 1, got {log_every!r}")
     config.update(steps=steps, batch_size=batch_size, seed=seed, amp=amp, lr_schedule=lr_schedule)
+    if preset_name is not None:
+        config["preset"] = preset_name
     torch.manual_seed(seed)  # the networks' initial weights: reproducible runs
     trainer = build_trainer(config, dataset.dim, device=device, seed=seed, amp=amp)
     trainer.config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in config.items()}
@@ -384,11 +425,12 @@ def sample_checkpoint(checkpoint: str | Path, n: int, out: str | Path, *, trunca
     require_fields(state["models"], checkpoint, ("generator",), "models")
     weights = state["models"]["generator"]
     hidden = tuple(config["hidden"])
-    last = weights.get(f"{2 * len(hidden)}.weight")  # the output Linear of mlp_generator
+    # the output Linear of mlp_generator (inside .net for a CategoricalLatentGenerator)
+    last = weights.get(f"{'net.' if config.get('categories') else ''}{2 * len(hidden)}.weight")
     if not isinstance(last, torch.Tensor) or last.dim() != 2:
         raise CheckpointError(f"checkpoint {str(checkpoint)!r}: the generator weights do not match the run "
                               f"config (hidden={list(hidden)})")
-    g = mlp_generator(config["latent_dim"], int(last.shape[0]), hidden, config["out_activation"])
+    g = _generator({**config, "hidden": hidden}, int(last.shape[0]))
     try:
         g.load_state_dict(weights)
     except RuntimeError as exc:
