@@ -75,7 +75,7 @@ def test_resume_equals_uninterrupted(tmp_path):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["train", "gmmn", "--data", "moons", "--out", "x"], "invalid choice: 'moons'"),
+    (["train", "gmmn", "--data", "moons", "--out", "x"], "argument --data: expected one of .*got .moons. \\(no such file or folder\\)"),
     (["train", "gmmn", "--data", "ring", "--out", "x", "--steps", "0"], "expected a positive integer, got '0'"),
     (["train", "gmmn", "--data", "ring", "--out", "x", "--batch-size", "abc"], "argument --batch-size: expected an integer >= 2, got .abc."),
     (["train", "gmmn", "--data", "ring", "--out", "x", "--lr", "-1"], "expected a positive number"),
