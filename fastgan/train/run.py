@@ -347,7 +347,8 @@ def train_builtin(model: str, data: str, *, out: str | Path, steps: int | None =
         config["width"] = IMAGE_PRESET["width"]
     kit = dict(ema_decay=ema_decay, spectral_norm=spectral_norm, r1=r1, r1_every=r1_every, gp=gp, d_lr=d_lr,
                betas=tuple(betas) if betas is not None else None, augment=augment, pack=pack, accumulate=accumulate)
-    config.update({k: v for k, v in kit.items() if v is not None and v != TOOLKIT_DEFAULTS[k]})
+    # every toolkit key is in the config (defaults too), so resume refuses turning one on or off
+    config.update({k: TOOLKIT_DEFAULTS[k] if v is None else v for k, v in kit.items()})
     config["lr"] = lr if lr is not None else preset["gan_lr" if model == "gan" else "mmd_lr"]
     if bandwidth is not None:
         config["bandwidth"] = tuple(bandwidth)
