@@ -109,8 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="{train,sample,bench,test}")
     sub.required = True
 
-    t = sub.add_parser("train", help="train a GAN, a GMMN or an MMD-GAN on built-in data",
-                       description="Train on built-in data; writes checkpoint.pt, metrics.jsonl, loss.png, "
+    t = sub.add_parser("train", help="train a GAN, a GMMN or an MMD-GAN on built-in or your own data",
+                       description="Train on built-in data, an image folder or an array file; writes checkpoint.pt, metrics.jsonl, loss.png, "
                        "report.png, samples.png and metrics.json into --out (and best.pt, samples/ with "
                        "--eval-every, --sample-every). A non-empty --out is refused unless --resume or "
                        "--overwrite; one process at a time may use it. Under torchrun (WORLD_SIZE > 1) the "

@@ -486,8 +486,9 @@ def sample_checkpoint(checkpoint: str | Path, n: int, out: str | Path, *, trunca
     :data:`SAMPLE_FORMATS`): ``.png``, ``.npy``, ``.pt`` or ``.csv``; written atomically.
     Latents: ``fastgan.Generator(seed)`` with ``seed``, else the run's own fixed sample stream
     (the one its samples.png and evaluations used: ``Trainer.sample`` of a trainer with the
-    run's seed). A truncated, foreign or incomplete checkpoint raises CheckpointError naming
-    the file.
+    run's seed). A run with ``ema_decay`` samples from its EMA generator, as its own samples
+    and metrics did. A truncated, foreign or incomplete checkpoint raises CheckpointError
+    naming the file.
     """
     out = Path(out)
     suffix = out.suffix.lower()

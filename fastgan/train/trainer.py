@@ -561,6 +561,13 @@ class GANTrainer(Trainer):
     - amp: None, "bf16" (autocast) or "fp16" (autocast + one GradScaler for both optimizers).
     - Optimizers default to Adam(lr, betas=(0.5, 0.999)) for both networks (``d_lr`` for D).
     - rng: seed or :class:`fastgan.Generator` for data and latents.
+    - The toolkit, each off by default: ``ema_decay`` (an :class:`~fastgan.train.ema.EMA` of G,
+      which :meth:`sample` uses; in the checkpoint), ``spectral_norm`` (of D, its power-iteration
+      vectors started from ``rng``), ``r1`` γ with ``r1_every`` k (lazy R1 on the reals),
+      ``gp`` λ (WGAN-GP, interpolation weights from ``rng``), ``augment`` (a DiffAugment policy,
+      draws from ``rng``; needs ``image_shape`` or a conv generator), ``pack`` m (D must take
+      m samples: ``pack=m`` of the conv discriminators, m·D inputs for an MLP) and
+      ``accumulate`` k (k micro-batches per update). TTUR: ``lr`` / ``d_lr`` and ``betas``.
 
     Example::
 
@@ -692,6 +699,8 @@ class MMDTrainer(Trainer):
 
     Under torchrun the MMD is sharded over processes (exact, see
     :func:`fastgan.train.distributed.sharded_mmd`). Optimizers: Adam(lr, betas) by default.
+    ``ema_decay`` and ``accumulate`` as for :class:`GANTrainer`; ``spectral_norm``,
+    ``augment`` and ``pack`` apply to the MMD-GAN's critic.
 
     Example::
 
