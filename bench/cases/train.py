@@ -17,7 +17,7 @@ norm), one full step (D update, then G update) per call:
   ``translation,cutout`` on everything D sees;
 - ``DCGAN MMD-GAN step``: D a 16-feature critic, MMD² (σ ∈ {1, 2, 4, 8}) on its features.
 
-Providers: ``GANTrainer`` / ``MMDTrainer`` (``train_step``: Philox latents and augmentation
+Providers: ``fastgan``, i.e. ``GANTrainer`` / ``MMDTrainer`` (``train_step``: Philox latents and augmentation
 draws, fused loss / MMD, the finiteness checks) vs ``plain``, the same loop in plain PyTorch
 (``torch.randn`` / ``torch.rand`` draws, softplus BCE, R1 by ``torch.autograd.grad``, the
 dense reference MMD; the augmentation transforms are the same tensor code, fed torch's draws).
@@ -212,12 +212,11 @@ def _conv_cases(device, mode) -> list[Case]:
     out = []
     for mmd in (False, True):
         name = "DCGAN MMD-GAN step" if mmd else "DCGAN GAN step"
-        trainer = "MMDTrainer" if mmd else "GANTrainer"
         for b in batches:
             out.append(Case(
                 op="train", name=name, series=f"{name} (32x32, R1 + DiffAugment)" if not mmd else f"{name} (32x32)",
                 size=b, shape={"B": b, "image": "3x32x32", "width": width}, dtype="float32",
-                providers={trainer: lambda b=b, m=mmd: _conv_trainer_fn(device, b, width, m),
+                providers={"fastgan": lambda b=b, m=mmd: _conv_trainer_fn(device, b, width, m),
                            "plain": lambda b=b, m=mmd: _conv_plain_fn(device, b, width, m)},
                 items=float(b), items_name="samples", baseline="plain", size_name="B", priority=2))
     return out
