@@ -4,6 +4,7 @@
     fastgan train gan --data ring --steps 3000 --out runs/ring --loss hinge
     fastgan train gmmn --data ring --out runs/ring --resume   # continue from runs/ring/checkpoint.pt
     fastgan train gan --data digits --out runs/d --eval-every 250 --sample-every 500
+    fastgan train gan --data my_images/ --image-size 32 --ema-decay 0.999 --r1 1 --augment translation,cutout
     torchrun --nproc_per_node 2 -m fastgan.cli train gmmn --data ring --out runs/ring2
     fastgan sample --checkpoint runs/digits/checkpoint.pt --n 64 --out digits.png
     fastgan bench --help                                      # the benchmark runner (source checkout)
@@ -17,7 +18,7 @@ from pathlib import Path
 
 __all__ = ["main", "build_parser"]
 
-_DATA = ("gauss1d", "ring", "grid", "digits")
+_DATA = ("gauss1d", "ring", "grid", "digits", "shapes")
 
 
 def _number(kind, minimum, *, exclusive: bool = False, below: float | None = None, what: str):
@@ -73,26 +74,85 @@ def _bandwidths(text: str) -> tuple[float, ...]:
     return values
 
 
+def _data_source(text: str) -> str:
+    """A built-in data set name, or an existing image folder / array file."""
+    import os
+
+    if text in _DATA or os.path.exists(text):
+        return text
+    raise argparse.ArgumentTypeError(f"expected one of {', '.join(_DATA)}, an image folder or a .npy/.npz/.pt "
+                                     f"file, got {text!r} (no such file or folder)")
+
+
+def _betas(text: str) -> tuple[float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 2 or not all(0 <= v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected two numbers in [0, 1) as B1,B2, got {text!r}")
+    return values
+
+
+def _policy(text: str) -> str:
+    from .train.augment import POLICIES
+
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    if not names or any(p not in POLICIES for p in names):
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list of {', '.join(POLICIES)}, got {text!r}")
+    return ",".join(names)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fastgan", description="Train and sample generative models "
                                      "with fastgan's fused kernels.")
     sub = parser.add_subparsers(dest="command", metavar="{train,sample,bench,test}")
     sub.required = True
 
-    t = sub.add_parser("train", help="train a GAN, a GMMN or an MMD-GAN on built-in data",
-                       description="Train on built-in data; writes checkpoint.pt, metrics.jsonl, loss.png, "
+    t = sub.add_parser("train", help="train a GAN, a GMMN or an MMD-GAN on built-in or your own data",
+                       description="Train on built-in data, an image folder or an array file; writes checkpoint.pt, metrics.jsonl, loss.png, "
                        "report.png, samples.png and metrics.json into --out (and best.pt, samples/ with "
                        "--eval-every, --sample-every). A non-empty --out is refused unless --resume or "
                        "--overwrite; one process at a time may use it. Under torchrun (WORLD_SIZE > 1) the "
                        "models use DDP and the MMD is sharded over processes.")
     t.add_argument("model", choices=("gan", "gmmn", "mmdgan"),
                    help="gan: adversarial; gmmn: direct MMD training; mmdgan: MMD on learned features")
-    t.add_argument("--data", choices=_DATA, required=True, help="built-in data set")
+    t.add_argument("--data", type=_data_source, required=True,
+                   help=f"a built-in data set ({', '.join(_DATA)}; shapes: 32x32 RGB images), an image folder "
+                   "(searched recursively) or a .npy/.npz/.pt array (N, D) or (N, C, H, W)")
+    t.add_argument("--image-size", type=_number(int, 8, what="an integer >= 8"), default=None,
+                   help="image folders: resize and centre-crop to this many pixels (default 32)")
+    t.add_argument("--channels", type=int, choices=(1, 3), default=None,
+                   help="image folders: 1 (grey) or 3 (RGB, the default)")
+    t.add_argument("--strict", action="store_true",
+                   help="image folders: stop at the first unreadable file (default: skip and report them)")
+    t.add_argument("--arch", choices=("mlp", "dcgan", "resnet"), default=None,
+                   help="models: mlp (vectors), dcgan (images 16-128 px, the default for images), resnet "
+                   "(SNGAN-style, 32 px)")
+    t.add_argument("--latent-dim", type=_positive_int, default=None, help="latent size (default: per data set)")
+    t.add_argument("--width", type=_positive_int, default=None,
+                   help="base channels (dcgan, resnet) or hidden size (mlp) (default: per data set)")
     t.add_argument("--out", type=Path, required=True, help="output folder")
     t.add_argument("--steps", type=_positive_int, default=None, help="total training steps (default: per data set)")
     t.add_argument("--batch-size", type=_batch_size, default=None, help="global batch size (default: 256)")
-    t.add_argument("--lr", type=_positive_float, default=None,
-                   help="learning rate (default: per data set); with --resume it may only go down")
+    t.add_argument("--lr", "--g-lr", dest="lr", type=_positive_float, default=None,
+                   help="learning rate (of G when --d-lr is given; default: per data set); with --resume it "
+                   "may only go down (both networks' rates)")
+    t.add_argument("--d-lr", type=_positive_float, default=None,
+                   help="gan, mmdgan: D's own learning rate (TTUR; default: --lr)")
+    t.add_argument("--betas", type=_betas, default=None, help="Adam betas B1,B2 for both networks (default: 0.5,0.999)")
+    t.add_argument("--ema-decay", type=_unit_interval, default=None,
+                   help="keep an EMA of G's weights (e.g. 0.999); samples, metrics and `fastgan sample` use it")
+    t.add_argument("--spectral-norm", action="store_true", help="gan, mmdgan: spectral normalisation of D")
+    t.add_argument("--r1", type=_positive_float, default=None, help="gan: R1 penalty γ on real data")
+    t.add_argument("--r1-every", type=_positive_int, default=None,
+                   help="gan: lazy R1, computed every k D steps and scaled by k (default: 1)")
+    t.add_argument("--gp", type=_positive_float, default=None, help="gan: WGAN-GP gradient penalty λ")
+    t.add_argument("--augment", type=_policy, default=None,
+                   help="gan, mmdgan: DiffAugment policy, e.g. translation,cutout,color (images only)")
+    t.add_argument("--pack", type=_positive_int, default=None, help="gan, mmdgan: PacGAN, D sees m samples at once")
+    t.add_argument("--accumulate", type=_positive_int, default=None,
+                   help="gradient accumulation: each update in k micro-batches (the batch must divide)")
     t.add_argument("--seed", type=_nonneg_int, default=0, help="fastgan.Generator seed for data and latents")
     t.add_argument("--loss", choices=("bce", "hinge", "wasserstein"), default="bce", help="GAN loss")
     t.add_argument("--saturating", action="store_true",
@@ -180,9 +240,14 @@ def main(argv: list[str] | None = None) -> int:
         # the trainer's and run.py's rules, named by their flags, as usage errors before any work
         error = model_options_error(args.model, {k: f"--{k.replace('_', '-')}" for k, v in (
             ("loss", args.loss != "bce"), ("saturating", args.saturating),
-            ("label_smoothing", args.label_smoothing is not None), ("bandwidth", args.bandwidth is not None)) if v})
+            ("label_smoothing", args.label_smoothing is not None), ("bandwidth", args.bandwidth is not None),
+            ("r1", args.r1 is not None), ("r1_every", args.r1_every is not None), ("gp", args.gp is not None)) if v})
         error = error or discriminator_options_error(args.model != "gmmn", {
-            "--d-steps": args.d_steps is not None, "--d-clip": args.d_clip is not None})
+            "--d-steps": args.d_steps is not None, "--d-clip": args.d_clip is not None,
+            "--d-lr": args.d_lr is not None, "--spectral-norm": args.spectral_norm,
+            "--augment": args.augment is not None, "--pack": args.pack is not None})
+        if args.r1_every is not None and args.r1 is None:
+            error = error or "--r1-every needs --r1 (the penalty's γ)"
         if error:
             fail(error)
         if args.loss != "bce" and (args.saturating or args.label_smoothing):
@@ -206,7 +271,11 @@ def main(argv: list[str] | None = None) -> int:
                 overwrite=args.overwrite, checkpoint_every=args.checkpoint_every, progress=not args.quiet,
                 bandwidth=args.bandwidth, lr_schedule=args.lr_schedule, eval_every=args.eval_every,
                 sample_every=args.sample_every, log_every=args.log_every, tensorboard=args.tensorboard,
-                preset=args.preset)
+                arch=args.arch, latent_dim=args.latent_dim, width=args.width, image_size=args.image_size,
+                channels=args.channels, strict=args.strict, ema_decay=args.ema_decay,
+                spectral_norm=args.spectral_norm, r1=args.r1, r1_every=args.r1_every or 1, gp=args.gp,
+                d_lr=args.d_lr, betas=args.betas, augment=args.augment, pack=args.pack or 1,
+                accumulate=args.accumulate or 1, preset=args.preset)
         except (NonFiniteLossError, OSError, ValueError, ImportError) as exc:
             # RunFolderError is an OSError, CheckpointError a ValueError: each one line naming its path
             print(f"fastgan train: error: {exc}", file=sys.stderr)

@@ -75,7 +75,7 @@ def test_resume_equals_uninterrupted(tmp_path):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["train", "gmmn", "--data", "moons", "--out", "x"], "invalid choice: 'moons'"),
+    (["train", "gmmn", "--data", "moons", "--out", "x"], "argument --data: expected one of .*got .moons. \\(no such file or folder\\)"),
     (["train", "gmmn", "--data", "ring", "--out", "x", "--steps", "0"], "expected a positive integer, got '0'"),
     (["train", "gmmn", "--data", "ring", "--out", "x", "--batch-size", "abc"], "argument --batch-size: expected an integer >= 2, got .abc."),
     (["train", "gmmn", "--data", "ring", "--out", "x", "--lr", "-1"], "expected a positive number"),
@@ -171,7 +171,7 @@ def test_console_script_installed():
     if exe is None:
         pytest.skip("the `fastgan` console script is not on PATH (package not pip-installed)")
     proc = subprocess.run([exe, "train", "--help"], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0 and "--data {gauss1d,ring,grid,digits}" in proc.stdout
+    assert proc.returncode == 0 and "--data DATA" in proc.stdout and "digits" in proc.stdout
 
 
 def test_module_entry_point():

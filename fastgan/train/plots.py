@@ -123,6 +123,8 @@ def plot_image_grid(images: torch.Tensor, path, *, image_shape=(8, 8), nrow: int
     """A grid of grey images: images (n, H·W) or (n, H, W) with values in [0, 1]. With
     ``real``, its first ``nrow`` images fill the top row, above the generated ones."""
     plt = _pyplot()
+    if len(image_shape) == 3:
+        return _plot_color_grid(images, path, image_shape, nrow, title, real)
     imgs = images.detach().float().cpu().clamp(0, 1).reshape(-1, *image_shape)
     if real is not None:
         top = real.detach().float().cpu().clamp(0, 1).reshape(-1, *image_shape)[:nrow]
@@ -137,6 +139,35 @@ def plot_image_grid(images: torch.Tensor, path, *, image_shape=(8, 8), nrow: int
         canvas[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = imgs[i]
     fig, ax = plt.subplots(figsize=(ncol * 0.6, nrows * 0.6))
     ax.imshow(canvas.numpy(), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)
+
+
+def _plot_color_grid(images, path, image_shape, nrow, title, real) -> Path:
+    """The grid of (C, H, W) images in [-1, 1] (image folders, ``shapes``, conv generators)."""
+    plt = _pyplot()
+    c, h, w = image_shape
+
+    def prep(x):
+        return ((x.detach().float().cpu().reshape(-1, c, h, w) + 1) / 2).clamp(0, 1)
+
+    imgs = prep(images)
+    if real is not None:
+        imgs = torch.cat([prep(real)[:nrow], imgs])
+    n = imgs.shape[0]
+    ncol = min(nrow, n)
+    nrows = -(-n // ncol)
+    canvas = torch.ones(c, nrows * (h + 1) - 1, ncol * (w + 1) - 1)
+    for i in range(n):
+        r, col = divmod(i, ncol)
+        canvas[:, r * (h + 1):r * (h + 1) + h, col * (w + 1):col * (w + 1) + w] = imgs[i]
+    fig, ax = plt.subplots(figsize=(ncol * 0.6, nrows * 0.6))
+    if c == 1:
+        ax.imshow(canvas[0].numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    else:
+        ax.imshow(canvas.permute(1, 2, 0).numpy(), interpolation="nearest")
     ax.axis("off")
     if title:
         ax.set_title(title)

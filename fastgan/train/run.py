@@ -29,7 +29,7 @@ from .logging import MetricsLog, tensorboard_class, tensorboard_writer
 from .metrics import Evaluator, heldout_mmd, mode_coverage
 from .models import CategoricalLatentGenerator, mlp_discriminator, mlp_generator
 from .runs import RunFolder, RunFolderError, atomic_write, check_resume
-from .trainer import GANTrainer, MMDTrainer, generate, sample_seed
+from .trainer import GANTrainer, MMDTrainer, discriminator_options_error, generate, sample_seed
 
 __all__ = ["PRESETS", "NAMED_PRESETS", "MODELS", "MODEL_OPTIONS", "model_options_error", "SAMPLE_FORMATS", "build_trainer", "train_builtin", "evaluate",
            "sample_checkpoint"]
@@ -38,7 +38,7 @@ MODELS = ("gan", "gmmn", "mmdgan")
 
 # which built-in models take which model-specific options (one rule for the API and the CLI)
 MODEL_OPTIONS = {"loss": ("gan",), "saturating": ("gan",), "label_smoothing": ("gan",),
-                 "bandwidth": ("gmmn", "mmdgan")}
+                 "bandwidth": ("gmmn", "mmdgan"), "r1": ("gan",), "r1_every": ("gan",), "gp": ("gan",)}
 
 
 def model_options_error(model: str, given: dict) -> str | None:
@@ -100,23 +100,102 @@ def _generator(config: dict, dim: int):
     return mlp_generator(config["latent_dim"], dim, config["hidden"], config["out_activation"])
 
 
-def build_trainer(config: dict, dim: int, *, device=None, seed: int = 0, amp=None):
+# Presets for data from a path and for ``shapes``: images train a DCGAN by default, (N, D)
+# arrays an MLP; MMD bandwidths from the median heuristic, since a user's data has no known
+# scale. The shapes run takes a few minutes on a 2-core CPU (README).
+IMAGE_PRESET = dict(latent_dim=64, width=32, hidden=(256, 256), d_hidden=(256, 256), out_activation="tanh",
+                    bandwidth="median", steps=1000, batch_size=64, gan_lr=2e-4, mmd_lr=5e-4)
+ARRAY_PRESET = dict(latent_dim=16, hidden=(256, 256), d_hidden=(256, 256), out_activation="identity",
+                    bandwidth="median", steps=2000, batch_size=256, gan_lr=1e-3, mmd_lr=1e-3)
+ARCHS = ("mlp", "dcgan", "resnet")
+# the toolkit's run-config keys and their defaults (off); every one of them changes the run
+TOOLKIT_DEFAULTS = dict(ema_decay=None, spectral_norm=False, r1=None, r1_every=1, gp=None, d_lr=None,
+                        betas=(0.5, 0.999), augment=None, pack=1, accumulate=1)
+
+
+def _models(config: dict, dim: int, image_shape):
+    """(generator, discriminator or None) for a run config: ``arch`` "mlp" (the default and
+    the only choice for vector data), "dcgan" or "resnet" (images, ``width`` channels)."""
+    model, arch = config["model"], config.get("arch", "mlp")
+    pack = config.get("pack", 1)
+    out_dim = 16 if model == "mmdgan" else 1
+    if arch == "mlp":
+        g = _generator(config, dim)
+        d = mlp_discriminator(dim * pack, config["d_hidden"], out_dim=out_dim) if model != "gmmn" else None
+        return g, d
+    from . import conv
+
+    if image_shape is None or len(image_shape) != 3:
+        raise ValueError(f"--arch {arch} needs image data (C, H, W): an image folder, shapes, or an "
+                         f"(N, C, H, W) array; this data set is (N, {dim}) vectors")
+    shape, width = tuple(image_shape), config["width"]
+    if arch == "dcgan":
+        g = conv.dcgan_generator(config["latent_dim"], shape, width)
+        # per-sample gradient penalties and spectral norm do not mix with batch statistics
+        norm = "none" if (config.get("r1") or config.get("gp") or config.get("spectral_norm")) else "batch"
+        d = conv.dcgan_discriminator(shape, width, out_dim=out_dim, norm=norm, pack=pack) if model != "gmmn" else None
+    elif arch == "resnet":
+        g = conv.resnet_generator(config["latent_dim"], shape, width)
+        d = conv.resnet_discriminator(shape, width, out_dim=out_dim, pack=pack) if model != "gmmn" else None
+    else:
+        raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
+    return g, d
+
+
+def build_trainer(config: dict, dim: int, *, device=None, seed: int = 0, amp=None, image_shape=None):
     """The trainer a run ``config`` describes (keys of :data:`PRESETS` plus ``model``, ``loss``,
-    ``saturating``, ``real_label``, ``d_steps``, ``lr``)."""
+    ``saturating``, ``real_label``, ``d_steps``, ``lr``, ``arch``, ``width`` and the toolkit's
+    :data:`TOOLKIT_DEFAULTS`)."""
     model = config["model"]
-    g = _generator(config, dim)
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    g, d = _models(config, dim, image_shape)
+    kit = {k: config.get(k, v) for k, v in TOOLKIT_DEFAULTS.items()}
+    common = dict(latent_dim=config["latent_dim"], d_steps=config.get("d_steps", 1), d_clip=config.get("d_clip"),
+                  lr=config["lr"], d_lr=kit["d_lr"], betas=tuple(kit["betas"]), device=device, rng=seed, amp=amp,
+                  ema_decay=kit["ema_decay"], spectral_norm=kit["spectral_norm"], augment=kit["augment"],
+                  pack=kit["pack"], accumulate=kit["accumulate"],
+                  image_shape=tuple(image_shape) if image_shape is not None and len(image_shape) == 3 else None)
     if model == "gan":
-        d = mlp_discriminator(dim, config["d_hidden"])
-        return GANTrainer(g, d, latent_dim=config["latent_dim"], loss=config.get("loss", "bce"),
-                          saturating=config.get("saturating", False),
-                          real_label=config.get("real_label", 1.0), d_steps=config.get("d_steps", 1),
-                          d_clip=config.get("d_clip"), lr=config["lr"], device=device, rng=seed, amp=amp)
-    if model in ("gmmn", "mmdgan"):
-        d = mlp_discriminator(dim, config["d_hidden"], out_dim=16) if model == "mmdgan" else None
-        return MMDTrainer(g, latent_dim=config["latent_dim"], bandwidth=tuple(config["bandwidth"]),
-                          discriminator=d, d_steps=config.get("d_steps", 1), d_clip=config.get("d_clip"),
-                          lr=config["lr"], device=device, rng=seed, amp=amp)
-    raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+        return GANTrainer(g, d, loss=config.get("loss", "bce"), saturating=config.get("saturating", False),
+                          real_label=config.get("real_label", 1.0), r1=kit["r1"], r1_every=kit["r1_every"],
+                          gp=kit["gp"], **common)
+    bandwidth = config["bandwidth"]
+    return MMDTrainer(g, bandwidth=bandwidth if isinstance(bandwidth, str) else tuple(bandwidth),
+                      discriminator=d, **common)
+
+
+def _load_data(data, *, image_size=None, channels=None, strict=False):
+    """(dataset, preset, name) for ``data``: a built-in name (its :data:`PRESETS` entry, or
+    :data:`IMAGE_PRESET` for ``shapes``) or a path (an image folder or an array file)."""
+    import os
+
+    is_builtin = isinstance(data, str) and data in _data.names()
+    folder = not is_builtin and isinstance(data, (str, os.PathLike)) and os.path.isdir(data)
+    for name, v in (("image_size", image_size), ("channels", channels), ("strict", strict)):
+        if v not in (None, False) and not folder:
+            raise ValueError(f"{name} applies to image folders only, not {str(data)!r}")
+    if is_builtin:
+        if data not in PRESETS and data != "shapes":
+            raise ValueError(f"data must be one of {tuple(PRESETS) + ('shapes',)} or a path, got {data!r}")
+        return _data.load(data), PRESETS.get(data, IMAGE_PRESET), data
+    if not isinstance(data, (str, os.PathLike)) or not os.path.exists(data):
+        raise ValueError(f"data must be one of {tuple(PRESETS) + ('shapes',)}, an image folder or a .npy/.npz/.pt "
+                         f"file, got {str(data)!r} (no such file or folder)")
+    kwargs = {}
+    if folder:
+        kwargs = dict(image_size=32 if image_size is None else image_size, channels=3 if channels is None else channels,
+                      strict=strict)
+    dataset = _data.load(Path(data), **kwargs)
+    shape = getattr(dataset, "image_shape", None)
+    preset = IMAGE_PRESET if shape is not None and len(shape) == 3 else ARRAY_PRESET
+    return dataset, preset, str(data)
+
+
+class _Images:
+    # what _write_samples needs of a data set to draw an image grid without loading it
+    def __init__(self, image_shape):
+        self.image_shape = tuple(image_shape)
 
 
 def _write_samples(samples, dataset, path, title, real_row: bool = False):
@@ -210,6 +289,11 @@ def train_builtin(model: str, data: str, *, out: str | Path, steps: int | None =
                   device=None, resume: bool = False, overwrite: bool = False, checkpoint_every: int = 0,
                   progress: bool = True, bandwidth=None, lr_schedule: str = "cosine", eval_every: int = 0,
                   sample_every: int = 0, log_every: int | None = None, tensorboard: bool = False,
+                  arch: str | None = None, latent_dim: int | None = None, width: int | None = None,
+                  image_size: int | None = None, channels: int | None = None, strict: bool = False,
+                  ema_decay: float | None = None, spectral_norm: bool = False, r1: float | None = None,
+                  r1_every: int = 1, gp: float | None = None, d_lr: float | None = None, betas=None,
+                  augment: str | None = None, pack: int = 1, accumulate: int = 1,
                   preset: str | None = None) -> dict:
     """Train ``model`` ("gan", "gmmn" or "mmdgan") on built-in ``data`` and write the run's
     files into ``out``; returns the metrics dict (also written to metrics.json).
@@ -232,11 +316,47 @@ def train_builtin(model: str, data: str, *, out: str | Path, steps: int | None =
     logged to metrics.jsonl; the best KID so far is kept as ``best.pt``. ``sample_every`` N:
     ``samples/step_XXXXXX.png`` every N steps. ``log_every`` (default steps // 100): the losses'
     mean per interval into metrics.jsonl. ``tensorboard``: the same values to ``out/tensorboard``.
+
+    ``data`` may also be a path: an image folder (resized and centre-cropped to ``image_size``
+    pixels, default 32, with ``channels`` 1 or 3, default 3; unreadable files are skipped with a
+    warning, or stop the run with ``strict``) or a ``.npy`` / ``.npz`` / ``.pt`` array of shape
+    (N, D) or (N, C, H, W); ``"shapes"`` is the built-in image set. ``arch``: "mlp" (vectors;
+    the default for them), "dcgan" (the default for images) or "resnet" (32-pixel images);
+    ``latent_dim`` and ``width`` (channels for conv models, hidden size for MLPs) override the
+    preset. The toolkit, each off by default: ``ema_decay`` (samples, metrics and
+    ``fastgan sample`` use the EMA generator), ``spectral_norm`` (of D), ``r1`` γ with
+    ``r1_every`` k (lazy R1), ``gp`` λ (WGAN-GP), ``d_lr`` and ``betas`` (TTUR; ``lr`` is G's
+    rate), ``augment`` (DiffAugment policy, e.g. "translation,cutout,color"), ``pack`` m
+    (PacGAN) and ``accumulate`` k (gradient accumulation). Each is part of the run config, so
+    ``resume`` refuses a change of any of them.
     """
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}")
-    if data not in PRESETS:
-        raise ValueError(f"data must be one of {tuple(PRESETS)}, got {data!r}")
+    dataset, base, data = _load_data(data, image_size=image_size, channels=channels, strict=strict)
+    named = None
+    if preset is not None:  # a named preset (NAMED_PRESETS) replaces some of the data's settings
+        if preset not in NAMED_PRESETS:
+            raise ValueError(f"preset must be one of {tuple(NAMED_PRESETS)}, got {preset!r}")
+        if data not in NAMED_PRESETS[preset]:
+            raise ValueError(f"preset {preset!r} is for data {tuple(NAMED_PRESETS[preset])}, not {data!r}")
+        named = dict(NAMED_PRESETS[preset][data])
+        if named.pop("model") != model:
+            raise ValueError(f"preset {preset!r} is for model {NAMED_PRESETS[preset][data]['model']!r}, "
+                             f"not {model!r}")
+    preset_name, preset = preset, ({**base, **named} if named else base)
+    image_shape = getattr(dataset, "image_shape", None)
+    image_shape = tuple(image_shape) if image_shape is not None and len(image_shape) == 3 else None
+    if arch is None:
+        arch = "dcgan" if image_shape is not None and base is IMAGE_PRESET else "mlp"
+    if arch not in ARCHS:
+        raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
+    error = discriminator_options_error(model != "gmmn", {k: v for k, v in (
+        ("spectral_norm", spectral_norm), ("augment", bool(augment)), ("pack", pack != 1),
+        ("d_lr", d_lr is not None))})
+    error = error or model_options_error(model, {k: k for k, v in (
+        ("r1", r1 is not None), ("r1_every", r1_every != 1), ("gp", gp is not None)) if v})
+    if error:
+        raise ValueError(error)
     error = model_options_error(model, {k: k for k, v in (
         ("loss", loss != "bce"), ("saturating", saturating), ("label_smoothing", label_smoothing is not None),
         ("bandwidth", bandwidth is not None)) if v})
@@ -246,28 +366,29 @@ def train_builtin(model: str, data: str, *, out: str | Path, steps: int | None =
                                                                                   checkpoint_every)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise ValueError(f"{name} must be an int >= 0, got {v!r}")
-    named = None
-    if preset is not None:
-        if preset not in NAMED_PRESETS:
-            raise ValueError(f"preset must be one of {tuple(NAMED_PRESETS)}, got {preset!r}")
-        if data not in NAMED_PRESETS[preset]:
-            raise ValueError(f"preset {preset!r} is for data {tuple(NAMED_PRESETS[preset])}, not {data!r}")
-        named = dict(NAMED_PRESETS[preset][data])
-        if named.pop("model") != model:
-            raise ValueError(f"preset {preset!r} is for model {NAMED_PRESETS[preset][data]['model']!r}, "
-                             f"not {model!r}")
-    preset_name, preset = preset, {**PRESETS[data], **(named or {})}
     if label_smoothing is None:
         label_smoothing = preset.get("label_smoothing", 0.0) if (model, loss) == ("gan", "bce") else 0.0
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
     out = Path(out)
     ckpt = out / "checkpoint.pt"
-    dataset = _data.load(data)
     device = _dist.init_from_env(device)
     config = {k: v for k, v in preset.items() if k != "label_smoothing"}
     config.update(model=model, data=data, loss=loss, saturating=saturating,
                   real_label=1.0 - label_smoothing, d_steps=d_steps, d_clip=d_clip)
+    if base is not PRESETS.get(data) or arch != "mlp":
+        # the new keys only where they matter, so built-in MLP runs keep their configs
+        config.update(arch=arch, image_shape=list(image_shape) if image_shape else None)
+    if latent_dim is not None:
+        config["latent_dim"] = latent_dim
+    if width is not None:
+        config.update(width=width, hidden=(width, width), d_hidden=(width, width))
+    if arch != "mlp" and "width" not in config:
+        config["width"] = IMAGE_PRESET["width"]
+    kit = dict(ema_decay=ema_decay, spectral_norm=spectral_norm, r1=r1, r1_every=r1_every, gp=gp, d_lr=d_lr,
+               betas=tuple(betas) if betas is not None else None, augment=augment, pack=pack, accumulate=accumulate)
+    # every toolkit key is in the config (defaults too), so resume refuses turning one on or off
+    config.update({k: TOOLKIT_DEFAULTS[k] if v is None else v for k, v in kit.items()})
     config["lr"] = lr if lr is not None else preset["gan_lr" if model == "gan" else "mmd_lr"]
     if bandwidth is not None:
         config["bandwidth"] = tuple(bandwidth)
@@ -281,7 +402,7 @@ def train_builtin(model: str, data: str, *, out: str | Path, steps: int | None =
     if preset_name is not None:
         config["preset"] = preset_name
     torch.manual_seed(seed)  # the networks' initial weights: reproducible runs
-    trainer = build_trainer(config, dataset.dim, device=device, seed=seed, amp=amp)
+    trainer = build_trainer(config, dataset.dim, device=device, seed=seed, amp=amp, image_shape=image_shape)
     trainer.config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in config.items()}
     main = _dist.is_main_process()
     if tensorboard and main:
@@ -356,7 +477,7 @@ def train_builtin(model: str, data: str, *, out: str | Path, steps: int | None =
         if main:
             from .plots import plot_losses, plot_report
 
-            metrics = evaluate(trainer, dataset)
+            metrics = evaluate(trainer, dataset, n=2500 if dataset.dim <= 256 else 500)
             metrics.update({k: final[k] for k in ("kid", "kid_std", "fid") if k in final})
             metrics.update(model=model, data=data, steps=trainer.step, steps_this_run=trainer.step - start,
                            batch_size=batch_size, seconds=seconds, world_size=trainer.world_size,
@@ -407,8 +528,9 @@ def sample_checkpoint(checkpoint: str | Path, n: int, out: str | Path, *, trunca
     :data:`SAMPLE_FORMATS`): ``.png``, ``.npy``, ``.pt`` or ``.csv``; written atomically.
     Latents: ``fastgan.Generator(seed)`` with ``seed``, else the run's own fixed sample stream
     (the one its samples.png and evaluations used: ``Trainer.sample`` of a trainer with the
-    run's seed). A truncated, foreign or incomplete checkpoint raises CheckpointError naming
-    the file.
+    run's seed). A run with ``ema_decay`` samples from its EMA generator, as its own samples
+    and metrics did. A truncated, foreign or incomplete checkpoint raises CheckpointError
+    naming the file.
     """
     out = Path(out)
     suffix = out.suffix.lower()
@@ -423,23 +545,31 @@ def sample_checkpoint(checkpoint: str | Path, n: int, out: str | Path, *, trunca
     require_fields(config, checkpoint, ("latent_dim", "hidden", "out_activation"), "run config")
     require_fields(state, checkpoint, ("models",))
     require_fields(state["models"], checkpoint, ("generator",), "models")
-    weights = state["models"]["generator"]
+    # the EMA copy when the run kept one: it is what the run's own samples and metrics used
+    weights = state["ema"]["module"] if isinstance(state.get("ema"), dict) else state["models"]["generator"]
     hidden = tuple(config["hidden"])
-    # the output Linear of mlp_generator (inside .net for a CategoricalLatentGenerator)
-    last = weights.get(f"{'net.' if config.get('categories') else ''}{2 * len(hidden)}.weight")
-    if not isinstance(last, torch.Tensor) or last.dim() != 2:
-        raise CheckpointError(f"checkpoint {str(checkpoint)!r}: the generator weights do not match the run "
-                              f"config (hidden={list(hidden)})")
-    g = _generator({**config, "hidden": hidden}, int(last.shape[0]))
+    image_shape = config.get("image_shape")
+    if config.get("arch", "mlp") == "mlp":
+        # the output Linear of mlp_generator (inside .net for a CategoricalLatentGenerator)
+        last = weights.get(f"{'net.' if config.get('categories') else ''}{2 * len(hidden)}.weight")
+        if not isinstance(last, torch.Tensor) or last.dim() != 2:
+            raise CheckpointError(f"checkpoint {str(checkpoint)!r}: the generator weights do not match the run "
+                                  f"config (hidden={list(hidden)})")
+        dim = int(last.shape[0])
+    else:
+        require_fields(config, checkpoint, ("image_shape", "width"), "run config")
+        dim = math.prod(image_shape)
     try:
+        g, _ = _models({**config, "model": "gmmn"}, dim, image_shape)
         g.load_state_dict(weights)
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {str(checkpoint)!r}: the generator weights do not match the run "
                               f"config ({str(exc).splitlines()[0]})") from None
     rng = _random.Generator(seed if seed is not None else sample_seed(config.get("seed", 0)))
     samples = generate(g, n, latent_dim=config["latent_dim"], truncation=truncation, rng=rng)
     if suffix == ".png":
-        dataset = _data.load(config["data"])
+        # an image run draws its grid without its data (a user's folder may be gone)
+        dataset = _Images(image_shape) if image_shape else _data.load(config["data"])
         _write_samples(samples, dataset, out, title=f"{config['model']} on {config['data']}: {n} samples")
     else:
         atomic_write(out, _encode(samples, suffix))

@@ -28,6 +28,12 @@ from ..ops.mmd import ESTIMATORS as _ESTIMATORS
 from ..ops.mmd import KERNELS as _KERNELS
 from . import _ops
 from . import distributed as _dist
+from .augment import DiffAugment
+from .batching import micro_batches
+from .batching import pack as _pack
+from .ema import EMA
+from .regularizers import R1Penalty, gradient_penalty, r1_penalty
+from .regularizers import spectral_norm as _spectral_norm
 from .checkpoint import CheckpointError, load_checkpoint, require_fields, save_checkpoint
 from .progress import Progress
 
@@ -136,6 +142,14 @@ def _check_module(name, module) -> nn.Module:
     return module
 
 
+def _like(x: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    # flat data rows as the generator's images (one layout for the penalties' interpolates)
+    if x.shape != fake.shape and x.dim() == 2 and x.shape[0] == fake.shape[0] \
+            and x.shape[1] == fake[0].numel():
+        return x.view_as(fake)
+    return x
+
+
 class Trainer:
     """Shared machinery of :class:`GANTrainer` and :class:`MMDTrainer` (not used directly)."""
 
@@ -191,6 +205,46 @@ class Trainer:
             self._wrapped[name] = module
         self._optimizers[name] = optimizer
 
+    def _setup_toolkit(self, *, ema_decay=None, augment=None, pack: int = 1, accumulate: int = 1,
+                       image_shape=None) -> None:
+        """The options every trainer shares (each off by default): an EMA copy of the
+        generator, DiffAugment of what D sees, PacGAN packing, gradient accumulation."""
+        self.accumulate = _check_int("accumulate", accumulate)
+        self.pack = _check_int("pack", pack)
+        self.ema = None
+        if ema_decay is not None:
+            # after _register: the copy lives on the trainer's device
+            self.ema = EMA(self.generator, _check_float("ema_decay", ema_decay))
+        self.augment = None
+        if augment:
+            shape = image_shape if image_shape is not None else getattr(self.generator, "image_shape", None)
+            if shape is None or len(tuple(shape)) != 3:
+                raise ValueError("augment needs images: pass image_shape=(C, H, W) or a generator with an "
+                                 "image_shape attribute (the conv models of fastgan.train.conv)")
+            self.augment = DiffAugment(augment, image_shape=tuple(shape))
+
+    def _d_view(self, x: torch.Tensor, *, augment: bool = True) -> torch.Tensor:
+        # what D sees of a batch: DiffAugment's draws come from the training stream, so a
+        # resumed run augments the same way
+        if augment and self.augment is not None:
+            x = self.augment(x, generator=self.rng)
+        return x
+
+    def _chunks(self, *tensors: torch.Tensor):
+        """Gradient accumulation: (weight, chunks...) per micro-batch (one whole-batch chunk of
+        weight 1 without accumulation, so the default path computes what it always did); each
+        chunk a multiple of the pack size."""
+        b = tensors[0].shape[0]
+        if b % (self.accumulate * self.pack):
+            raise ValueError(f"the per-process batch {b} must be a multiple of accumulate·pack = "
+                             f"{self.accumulate}·{self.pack}")
+        if self.accumulate == 1:
+            return [(1.0, *tensors)]
+        return list(micro_batches(*tensors, k=self.accumulate))
+
+    def _packed(self, x: torch.Tensor) -> torch.Tensor:
+        return _pack(x, self.pack) if self.pack > 1 else x
+
     @staticmethod
     def _adam(module, lr, betas, name):
         lr = _check_float(name, lr, positive=True)
@@ -202,15 +256,26 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=_AMP[self.amp])
 
     def _backward_step(self, loss: torch.Tensor, name: str):
+        self._zero_grad(name)
+        self._backward(loss)
+        self._opt_step(name)
+
+    def _zero_grad(self, name: str):
+        self._optimizers[name].zero_grad(set_to_none=True)
+
+    def _backward(self, loss: torch.Tensor):
+        # gradients add up over the micro-batches of an accumulated step
+        (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+
+    def _opt_step(self, name: str):
         opt = self._optimizers[name]
-        opt.zero_grad(set_to_none=True)
         if self.scaler is not None:
-            self.scaler.scale(loss).backward()
             self.scaler.step(opt)
             self.scaler.update()
         else:
-            loss.backward()
             opt.step()
+        if name == "generator" and getattr(self, "ema", None) is not None:
+            self.ema.update(self.generator)
 
     def _check_finite(self, name: str, loss: torch.Tensor) -> float:
         value = float(_dist.all_reduce_mean(loss.detach().float()))
@@ -376,9 +441,16 @@ class Trainer:
         """
         n = _check_int("n", n)
         g = generator if generator is not None else _random.Generator(self._sample_seed, self.device)
-        return generate(self.generator, n, latent_dim=self.latent_dim, distribution=self.latent_distribution,
+        return generate(self.sampling_generator, n, latent_dim=self.latent_dim, distribution=self.latent_distribution,
                         truncation=truncation, rng=g, device=self.device, autocast=self._autocast,
                         batch_size=batch_size)
+
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """The generator samples and metrics come from: the EMA copy with ``ema_decay``, else
+        the trained generator itself."""
+        ema = getattr(self, "ema", None)
+        return ema.module if ema is not None else self.generator
 
     def lower_learning_rate(self, factor: float) -> None:
         """Multiply every optimizer's learning rate (and its schedule's base rate) by
@@ -408,6 +480,8 @@ class Trainer:
             "config": dict(self.config),
             "lr_schedules": [dict(s) for s in self.lr_schedules],
             "lr_changes": [dict(c) for c in self.lr_changes],
+            **({"ema": self.ema.state_dict()} if getattr(self, "ema", None) is not None else {}),
+            **({"r1": self.r1.state_dict()} if getattr(self, "r1", None) is not None else {}),
         }
 
     def load_state_dict(self, state: dict, path="<state>") -> None:
@@ -431,6 +505,11 @@ class Trainer:
         self.history = {k: list(v) for k, v in state["history"].items()}
         self.lr_schedules = [dict(s) for s in state.get("lr_schedules", [])]
         self.lr_changes = [dict(c) for c in state.get("lr_changes", [])]
+        for key in ("ema", "r1"):
+            part = getattr(self, key, None)
+            if part is not None:
+                require_fields(state, path, (key,))
+                part.load_state_dict(state[key])
 
     def save_checkpoint(self, path: str | Path, extra: dict | None = None, *, track: bool = True) -> Path:
         """Write :meth:`state_dict` (plus ``extra``) atomically; only process 0 writes.
@@ -482,6 +561,13 @@ class GANTrainer(Trainer):
     - amp: None, "bf16" (autocast) or "fp16" (autocast + one GradScaler for both optimizers).
     - Optimizers default to Adam(lr, betas=(0.5, 0.999)) for both networks (``d_lr`` for D).
     - rng: seed or :class:`fastgan.Generator` for data and latents.
+    - The toolkit, each off by default: ``ema_decay`` (an :class:`~fastgan.train.ema.EMA` of G,
+      which :meth:`sample` uses; in the checkpoint), ``spectral_norm`` (of D, its power-iteration
+      vectors started from ``rng``), ``r1`` γ with ``r1_every`` k (lazy R1 on the reals),
+      ``gp`` λ (WGAN-GP, interpolation weights from ``rng``), ``augment`` (a DiffAugment policy,
+      draws from ``rng``; needs ``image_shape`` or a conv generator), ``pack`` m (D must take
+      m samples: ``pack=m`` of the conv discriminators, m·D inputs for an MLP) and
+      ``accumulate`` k (k micro-batches per update). TTUR: ``lr`` / ``d_lr`` and ``betas``.
 
     Example::
 
@@ -497,10 +583,24 @@ class GANTrainer(Trainer):
                  betas: Sequence[float] = (0.5, 0.999), g_optimizer: torch.optim.Optimizer | None = None,
                  d_optimizer: torch.optim.Optimizer | None = None, latent_distribution: str = "normal",
                  d_clip: float | None = None, amp: str | None = None, device=None,
-                 rng: int | _random.Generator = 0):
+                 rng: int | _random.Generator = 0, ema_decay: float | None = None,
+                 spectral_norm: bool = False, r1: float | None = None, r1_every: int = 1,
+                 gp: float | None = None, augment: str | None = None, pack: int = 1,
+                 accumulate: int = 1, image_shape=None):
         super().__init__(generator, latent_dim=latent_dim, latent_distribution=latent_distribution,
                          amp=amp, device=device, rng=rng)
         self.discriminator = _check_module("discriminator", discriminator)
+        self.r1 = None
+        if r1 is not None:
+            self.r1 = R1Penalty(_check_float("r1", r1, positive=True), _check_int("r1_every", r1_every))
+        elif r1_every != 1:
+            raise ValueError("r1_every applies with r1 (the R1 penalty's γ) only")
+        self.gp = None if gp is None else _check_float("gp", gp, positive=True)
+        if spectral_norm:
+            if d_optimizer is not None:
+                raise ValueError("spectral_norm re-parametrises the discriminator's weights: build "
+                                 "d_optimizer after fastgan.train.regularizers.spectral_norm instead")
+            _spectral_norm(discriminator, generator=self.rng)
         # the loss ops' own rules: one of their losses, labels in [0, 1], labels and the saturating
         # loss for bce only (checked here, not at the first step)
         _check_generator_options(saturating, loss, "mean")
@@ -512,31 +612,78 @@ class GANTrainer(Trainer):
         d_opt = d_optimizer or self._adam(discriminator, lr if d_lr is None else d_lr, betas, "d_lr")
         self._register("generator", generator, g_opt)
         self._register("discriminator", discriminator, d_opt)
+        self._setup_toolkit(ema_decay=ema_decay, augment=augment, pack=pack, accumulate=accumulate,
+                            image_shape=image_shape)
 
     def train_step(self, real) -> dict:
         """One step: ``d_steps`` D updates then one G update. ``real``: a (k·B, D) tensor split
         into k = d_steps batches, or a sequence of k tensors. Returns ``{"d_loss", "g_loss"}``
-        (the D loss averaged over its k updates)."""
+        (the D loss averaged over its k updates), plus ``"r1"`` / ``"gp"`` (the penalty added to
+        the D loss) when they are on.
+
+        With the toolkit options: reals and fakes are augmented (``augment``) and packed
+        (``pack``) before D; R1 (due every ``r1_every`` D updates, then scaled by it) is taken on
+        the augmented, packed reals and WGAN-GP on interpolates of the packed reals and fakes;
+        with ``accumulate`` k each update backpropagates k micro-batches before its step."""
         batches = self._split_real(real)
         G, D = self._wrapped["generator"], self._wrapped["discriminator"]
-        d_losses = []
+        d_losses, r1s, gps = [], [], []
         for x in batches:
-            real_logits, fake_logits = self._discriminate(G, D, x)
-            d_loss = _ops.discriminator_loss(real_logits.float(), fake_logits.float(),
-                                             real_label=self.real_label, fake_label=self.fake_label,
-                                             loss=self.loss)
-            d_losses.append(self._check_finite("discriminator loss", d_loss))
-            self._backward_step(d_loss, "discriminator")
+            z = self._latent(x.shape[0] * self.world_size)
+            with torch.no_grad(), self._autocast():
+                fake = G(z)
+            x, fake = self._d_view(_like(x, fake)), self._d_view(fake)
+            r1_due = self.r1 is not None and self.r1.due
+            if self.r1 is not None:
+                self.r1.calls += 1  # one call per D update, whatever the micro-batches
+            self._zero_grad("discriminator")
+            d_total = r1_total = gp_total = 0.0
+            for w, xc, fc in self._chunks(x, fake):
+                xc, fc = self._packed(xc), self._packed(fc)
+                with self._autocast():
+                    real_logits, fake_logits = D(xc), D(fc)
+                d_loss = _ops.discriminator_loss(real_logits.float(), fake_logits.float(),
+                                                 real_label=self.real_label, fake_label=self.fake_label,
+                                                 loss=self.loss)
+                total = d_loss
+                if r1_due:
+                    r1 = self.r1.every * self._penalty(lambda: r1_penalty(D, xc, self.r1.gamma))
+                    total = total + r1
+                    r1_total += w * self._check_finite("R1 penalty", r1)
+                if self.gp is not None:
+                    gp = self._penalty(lambda: gradient_penalty(D, xc, fc, self.gp, generator=self.rng))
+                    total = total + gp
+                    gp_total += w * self._check_finite("gradient penalty", gp)
+                d_total += w * self._check_finite("discriminator loss", d_loss)
+                self._backward(total if w == 1.0 else total * w)
+            self._opt_step("discriminator")
             self._clip_discriminator()
+            d_losses.append(d_total)
+            r1s.append(r1_total)
+            gps.append(gp_total)
         z = self._latent(batches[-1].shape[0] * self.world_size)
+        self._zero_grad("generator")
+        g_value = 0.0
         with self._discriminator_frozen(D):
-            with self._autocast():
-                logits = D(G(z))
-            g_loss = _ops.generator_loss(logits.float(), saturating=self.saturating, loss=self.loss)
-            g_value = self._check_finite("generator loss", g_loss)
-            self._backward_step(g_loss, "generator")
+            for w, zc in self._chunks(z):
+                with self._autocast():
+                    logits = D(self._packed(self._d_view(G(zc))))
+                g_loss = _ops.generator_loss(logits.float(), saturating=self.saturating, loss=self.loss)
+                g_value += w * self._check_finite("generator loss", g_loss)
+                self._backward(g_loss if w == 1.0 else g_loss * w)
+            self._opt_step("generator")
         self.step += 1
-        return self._record({"d_loss": sum(d_losses) / len(d_losses), "g_loss": g_value})
+        out = {"d_loss": sum(d_losses) / len(d_losses), "g_loss": g_value}
+        if self.r1 is not None:
+            out["r1"] = sum(r1s) / len(r1s)
+        if self.gp is not None:
+            out["gp"] = sum(gps) / len(gps)
+        return self._record(out)
+
+    def _penalty(self, fn) -> torch.Tensor:
+        # the penalties differentiate D twice: in fp32, outside autocast
+        with torch.autocast(self.device.type, enabled=False):
+            return fn().float()
 
 
 class MMDTrainer(Trainer):
@@ -552,6 +699,8 @@ class MMDTrainer(Trainer):
 
     Under torchrun the MMD is sharded over processes (exact, see
     :func:`fastgan.train.distributed.sharded_mmd`). Optimizers: Adam(lr, betas) by default.
+    ``ema_decay`` and ``accumulate`` as for :class:`GANTrainer`; ``spectral_norm``,
+    ``augment`` and ``pack`` apply to the MMD-GAN's critic.
 
     Example::
 
@@ -566,7 +715,9 @@ class MMDTrainer(Trainer):
                  lr: float = 1e-3, d_lr: float | None = None, betas: Sequence[float] = (0.5, 0.999),
                  optimizer: torch.optim.Optimizer | None = None,
                  d_optimizer: torch.optim.Optimizer | None = None, latent_distribution: str = "normal",
-                 amp: str | None = None, device=None, rng: int | _random.Generator = 0):
+                 amp: str | None = None, device=None, rng: int | _random.Generator = 0,
+                 ema_decay: float | None = None, spectral_norm: bool = False, augment: str | None = None,
+                 pack: int = 1, accumulate: int = 1, image_shape=None):
         super().__init__(generator, latent_dim=latent_dim, latent_distribution=latent_distribution,
                          amp=amp, device=device, rng=rng)
         if kernel not in _KERNELS:
@@ -584,15 +735,23 @@ class MMDTrainer(Trainer):
         self.discriminator = None if discriminator is None else _check_module("discriminator", discriminator)
         error = discriminator_options_error(discriminator is not None, {
             "d_steps": d_steps != 1, "d_clip": d_clip is not None, "d_lr": d_lr is not None,
-            "d_optimizer": d_optimizer is not None})
+            "d_optimizer": d_optimizer is not None, "spectral_norm": bool(spectral_norm),
+            "augment": bool(augment), "pack": pack != 1})
         if error:
             raise ValueError(f"{error} (pass discriminator= for an MMD-GAN)")
         self._d_steps = _check_int("d_steps", d_steps) if discriminator is not None else 1
         self.d_clip = None if d_clip is None else _check_float("d_clip", d_clip, positive=True)
+        if spectral_norm:
+            if d_optimizer is not None:
+                raise ValueError("spectral_norm re-parametrises the discriminator's weights: build "
+                                 "d_optimizer after fastgan.train.regularizers.spectral_norm instead")
+            _spectral_norm(discriminator, generator=self.rng)
         self._register("generator", generator, optimizer or self._adam(generator, lr, betas, "lr"))
         if discriminator is not None:
             self._register("discriminator", discriminator,
                            d_optimizer or self._adam(discriminator, lr if d_lr is None else d_lr, betas, "d_lr"))
+        self._setup_toolkit(ema_decay=ema_decay, augment=augment, pack=pack, accumulate=accumulate,
+                            image_shape=image_shape)
 
     def _mmd(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         # MMD on fp32 rows: squared distances in half precision lose too much to cancellation
@@ -601,38 +760,62 @@ class MMDTrainer(Trainer):
 
     def train_step(self, real) -> dict:
         """One step. GMMN: ``real`` a (B, D) tensor; returns ``{"mmd2"}``. MMD-GAN: like
-        :meth:`GANTrainer.train_step`; returns ``{"d_mmd2", "mmd2"}``."""
+        :meth:`GANTrainer.train_step`; returns ``{"d_mmd2", "mmd2"}``.
+
+        With ``accumulate`` k the batch is split into k micro-batches and the loss is
+        Σ (size/B)·MMD²(micro-batch): an unbiased MMD² estimate (with the unbiased estimator),
+        but not the whole batch's, since MMD² is not a mean over samples. An MMD-GAN's critic
+        sees augmented (``augment``) and packed (``pack``) batches."""
         batches = self._split_real(real)
         G = self._wrapped["generator"]
         # DDP averages gradients over processes; the sharded MMD's gradient is per process,
         # so scaling by W gives the gradient of the global-batch MMD².
         w = float(self.world_size)
+        scale = (lambda loss, c: loss * (w * c) if w * c != 1.0 else loss)
         out = {}
         if self.discriminator is not None:
             D = self._wrapped["discriminator"]
             d_values = []
             for x in batches:
-                fr, ff = self._discriminate(G, D, x)
-                d_loss = -self._mmd(fr, ff)
-                d_values.append(-self._check_finite("discriminator MMD²", d_loss))
-                self._backward_step(d_loss * w if w > 1 else d_loss, "discriminator")
+                z = self._latent(x.shape[0] * self.world_size)
+                with torch.no_grad(), self._autocast():
+                    fake = G(z)
+                x, fake = self._d_view(_like(x, fake)), self._d_view(fake)
+                self._zero_grad("discriminator")
+                value = 0.0
+                for c, xc, fc in self._chunks(x, fake):
+                    with self._autocast():
+                        fr, ff = D(self._packed(xc)), D(self._packed(fc))
+                    d_loss = -self._mmd(fr, ff)
+                    value += c * -self._check_finite("discriminator MMD²", d_loss)
+                    self._backward(scale(d_loss, c))
+                self._opt_step("discriminator")
                 self._clip_discriminator()
+                d_values.append(value)
             out["d_mmd2"] = sum(d_values) / len(d_values)
         x = batches[-1]
         z = self._latent(x.shape[0] * self.world_size)
+        self._zero_grad("generator")
+        value = 0.0
         if self.discriminator is None:
-            with self._autocast():
-                fake = G(z)
-            loss = self._mmd(x, fake)
-            out["mmd2"] = self._check_finite("MMD²", loss)
-            self._backward_step(loss * w if w > 1 else loss, "generator")
+            for c, xc, zc in self._chunks(x, z):
+                with self._autocast():
+                    fake = G(zc)
+                loss = self._mmd(xc, fake)
+                value += c * self._check_finite("MMD²", loss)
+                self._backward(scale(loss, c))
+            self._opt_step("generator")
         else:
             D = self._wrapped["discriminator"]
             with self._discriminator_frozen(D):
-                with self._autocast():
-                    fr, ff = D(x), D(G(z))
-                loss = self._mmd(fr, ff)
-                out["mmd2"] = self._check_finite("MMD²", loss)
-                self._backward_step(loss * w if w > 1 else loss, "generator")
+                for c, xc, zc in self._chunks(x, z):
+                    with self._autocast():
+                        fr = D(self._packed(self._d_view(xc)))
+                        ff = D(self._packed(self._d_view(G(zc))))
+                    loss = self._mmd(fr, ff)
+                    value += c * self._check_finite("MMD²", loss)
+                    self._backward(scale(loss, c))
+                self._opt_step("generator")
+        out["mmd2"] = value
         self.step += 1
         return self._record(out)
