@@ -59,6 +59,15 @@ def _join(lo: int, hi: int) -> int:
     return ((hi & 0xFFFFFFFF) << 32) | (lo & 0xFFFFFFFF)
 
 
+_SAMPLE_DTYPES = {torch.float32: 0, torch.float64: 1, torch.int64: 2}  # the extension's SAMPLE_*
+
+
+def _native(device: torch.device) -> bool:
+    """CPU tensors go to the C++ samplers (one fused pass, torch's thread count) unless the
+    pure-PyTorch path is forced (``FASTGAN_BACKEND=torch``), which stays the reference."""
+    return device.type == "cpu" and _backend.current() != "torch"
+
+
 def _host_uniforms(rows: int, n: int, device, seed_lo, seed_hi, off_lo, off_hi) -> torch.Tensor:
     u = torch.empty(rows, n, dtype=torch.float32, device=device)
     impl = "cpp" if u.device.type == "cpu" else "auto"
@@ -121,6 +130,12 @@ def sample_parametric(rows: torch.Tensor, family: int, n: int, seed_lo: int, see
                                     seed_lo=seed_lo, seed_hi=seed_hi, off_lo=off_lo, off_hi=off_hi,
                                     FAMILY=int(family), W=rows.shape[1], BLOCK=block)
         return out
+    if _native(rows.device):
+        rows = rows.contiguous()
+        _random._C.cpu_sample_parametric(int(family), out.data_ptr(), _SAMPLE_DTYPES[out.dtype],
+                                         rows.data_ptr(), rows.shape[1], r, n, _join(seed_lo, seed_hi),
+                                         _join(off_lo, off_hi), torch.get_num_threads())
+        return out
     u = _host_uniforms(r, n, rows.device, seed_lo, seed_hi, off_lo, off_hi)
     return out.copy_(_saturated(_parametric_torch(rows, family, u), dtype))
 
@@ -170,6 +185,16 @@ def sample_tabulated(table: torch.Tensor, support: torch.Tensor, row_start: torc
                                    N=total, n=n, R=r, steps=steps,
                                    seed_lo=seed_lo, seed_hi=seed_hi, off_lo=off_lo, off_hi=off_hi,
                                    MODE=int(mode), BLOCK=block)
+        return out
+    if _native(table.device):
+        table, support = table.contiguous(), support.contiguous()
+        row_start, row_len, sup_start = (t.contiguous() for t in (row_start, row_len, sup_start))
+        _random._C.cpu_sample_tabulated(int(mode), out.data_ptr(), _SAMPLE_DTYPES[out.dtype],
+                                        table.data_ptr(), _SAMPLE_DTYPES[table.dtype],
+                                        support.data_ptr(), _SAMPLE_DTYPES[support.dtype],
+                                        row_start.data_ptr(), row_len.data_ptr(), sup_start.data_ptr(),
+                                        r, n, _join(seed_lo, seed_hi), _join(off_lo, off_hi),
+                                        torch.get_num_threads())
         return out
     u = _host_uniforms(r, n, table.device, seed_lo, seed_hi, off_lo, off_hi)
     k = int(row_len[0])
