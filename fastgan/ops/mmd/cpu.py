@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from ..._codes import MMDKernel
+from . import config as _config
 
 __all__ = ["torch_transform", "torch_fused"]
 
@@ -55,7 +56,7 @@ def torch_transform(d, s, cs, kernel, degree, gamma, coef, grad):
 
 
 def torch_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclude_diag,
-                cross_only, compute_grad, budget):
+                cross_only, compute_grad, budget=None, rows_for=None, grad_rows=(True, True)):
     """Chunked PyTorch over the upper triangle of Z×Z (k and ω are symmetric).
 
     A row chunk [r0, r1) (never straddling row n) runs against the columns [r0, P) (only
@@ -67,10 +68,17 @@ def torch_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclude
     per-row sums and gradients come out exact. One distance block, one transform and two
     row sums serve the X and the Y columns of a chunk at once.
 
-    The chunk height is ``budget // columns`` (at least 1): a few temporaries of at
-    most max(budget, columns) elements live at once, O(P·chunk) memory whatever P,
-    and a small problem (P² <= budget) runs as one chunk per block of rows.
+    The chunk height is ``rows_for(columns)`` (:func:`fastgan.ops.mmd.config.cpu_chunk_rows`
+    by default): a few temporaries of chunk × columns elements live at once, O(P·chunk)
+    memory whatever P, and a small problem runs as one chunk per block of rows.
+    ``budget`` (an int) instead fixes the height at ``budget // columns`` (at least 1).
+    ``grad_rows`` = (x rows, y rows): with ``compute_grad``, the gradient of the rows left out
+    stays 0 and its work is skipped (a Y chunk then transforms without the derivative).
     """
+    need_x, need_y = grad_rows
+    if rows_for is None:
+        rows_for = ((lambda cols: max(1, budget // cols)) if budget is not None
+                    else _config.cpu_chunk_rows)
     p = zc.shape[0]
     wA, wB, wC = weights
     cs = consts.tolist()  # host floats (one sync on CUDA, none on CPU)
@@ -85,7 +93,7 @@ def torch_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclude
             break  # the cross block and its transpose are done
         c_lo = n if cross_only else r0
         width = p - c_lo
-        r1 = min(n if in_x else p, r0 + max(1, budget // width))
+        r1 = min(n if in_x else p, r0 + rows_for(width))
         zr = zc[r0:r1]
         zcol = zc[c_lo:]
         split = max(0, n - c_lo)  # columns [0, split) of the block are X, the rest Y
@@ -98,7 +106,9 @@ def torch_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclude
             d.add_(sq[r0:r1, None]).clamp_min_(0.0)
             if not cross_only:
                 d.diagonal(0).fill_(0.0)  # exactly 0 whatever the dot's rounding
-        k, g = torch_transform(d, s, cs, kernel, degree, gamma, coef, compute_grad)
+        # a Y chunk's gradients all go to Y rows; an X chunk's to X rows and (transposed) Y rows
+        chunk_grad = compute_grad and ((need_x or need_y) if in_x else need_y)
+        k, g = torch_transform(d, s, cs, kernel, degree, gamma, coef, chunk_grad)
         if exclude_diag and not cross_only:
             k.diagonal(0).fill_(0.0)
             if g is not None:
@@ -118,15 +128,19 @@ def torch_fused(zc, sq, n, consts, kernel, degree, gamma, coef, weights, exclude
                 w[:, split:].mul_(wC)
             else:
                 w = g.mul_(wB)
-            gc = grad[r0:r1]
-            gc.addmm_(w, zcol, alpha=2.0 if poly else -4.0)
-            if not poly:
-                gc.add_(zr * w.sum(1, keepdim=True), alpha=4.0)
-            if rect < width:  # the rows below the chunk: wᵀ·z_rows and Σ over the chunk
-                wr = w[:, rect:]
-                grad[c_lo + rect:].addmm_(wr.T, zr, alpha=2.0 if poly else -4.0)
+            if need_x if in_x else need_y:
+                gc = grad[r0:r1]
+                gc.addmm_(w, zcol, alpha=2.0 if poly else -4.0)
                 if not poly:
-                    wcol[c_lo + rect:] += wr.sum(0)
+                    gc.add_(zr * w.sum(1, keepdim=True), alpha=4.0)
+            # the rows below the chunk: columns [rect, split) are X rows, [split, width) Y rows
+            lo = rect if need_x else max(rect, split)
+            hi = width if need_y else min(width, max(rect, split))
+            if lo < hi:  # wᵀ·z_rows and Σ over the chunk
+                wr = w[:, lo:hi]
+                grad[c_lo + lo:c_lo + hi].addmm_(wr.T, zr, alpha=2.0 if poly else -4.0)
+                if not poly:
+                    wcol[c_lo + lo:c_lo + hi] += wr.sum(0)
         r0 = r1
     if compute_grad and not poly:
         grad.add_(zc * wcol[:, None], alpha=4.0)
