@@ -114,9 +114,10 @@ _CACHE_ELEMENTS: list[int] = []
 
 def cpu_cache_elements() -> int:
     """The CPU path's element budget per temporary when none is configured: half the L2
-    cache's bytes (so 2^18 elements, 1 MiB of float32, on a 512 KiB-L2 EPYC core, the
-    measured best there; 2^20 with 2 MiB of L2), clamped to [2^16, 2^21]. Read once from
-    Linux's sysfs; 2^18 where it cannot be read."""
+    cache's bytes, at most 2^18 elements (1 MiB of float32: a few temporaries live at once,
+    and on a 512 KiB-L2 EPYC core 2^20 and 2^22 were measured slower than 2^18 at
+    N = M >= 2048, as was 2^20 on a 2 MiB-L2 Xeon core at N = M = 1000), at least 2^16.
+    Read once from Linux's sysfs; 2^18 where it cannot be read."""
     if not _CACHE_ELEMENTS:
         elems = 1 << 18
         try:
@@ -124,7 +125,7 @@ def cpu_cache_elements() -> int:
                 text = f.read().strip().upper()
             scale = {"K": 1 << 10, "M": 1 << 20}.get(text[-1:], 1)
             size = int(text.rstrip("KMB")) * scale
-            elems = min(max(size // 2, 1 << 16), 1 << 21)
+            elems = min(max(size // 2, 1 << 16), 1 << 18)
         except (OSError, ValueError):
             pass
         _CACHE_ELEMENTS.append(elems)
