@@ -67,6 +67,17 @@ PYBIND11_MODULE(_C, m) {
       py::arg("r"), py::arg("n"), py::arg("seed"), py::arg("offset"), py::arg("num_threads") = 0,
       "(R, n) draws from ragged cumulative tables (TabulatedMode code): int64 indices "
       "(categorical) or float32/float64 interpolated points (inverse CDF).");
+  m.def(
+      "cpu_categorical_table",
+      [](uintptr_t w, int w_dtype, int64_t r, int64_t k, uintptr_t out, int num_threads) {
+        py::gil_scoped_release nogil;
+        fastgan::cpu_categorical_table(reinterpret_cast<const void*>(w), w_dtype, r, k,
+                                       reinterpret_cast<double*>(out), num_threads);
+      },
+      py::arg("w"), py::arg("w_dtype"), py::arg("r"), py::arg("k"), py::arg("out"),
+      py::arg("num_threads") = 0,
+      "Categorical tables: out (R, K) float64 = cumsum(weight_counts(w)) row by row, w (R, K) "
+      "float32 (SAMPLE_F32) or float64 (SAMPLE_F64).");
   m.attr("SAMPLE_F32") = static_cast<int>(fastgan::kOutF32);
   m.attr("SAMPLE_F64") = static_cast<int>(fastgan::kOutF64);
   m.attr("SAMPLE_I64") = static_cast<int>(fastgan::kOutI64);

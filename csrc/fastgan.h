@@ -14,6 +14,9 @@ enum SampleDtype : int { kOutF32 = 0, kOutF64 = 1, kOutI64 = 2 };
 // rows (R, w) float64 parameter rows (fastgan.ops.sample.parametric_rows).
 void cpu_sample_parametric(int family, void* out, int out_dtype, const double* rows, int64_t w,
                            int64_t r, int64_t n, uint64_t seed, uint64_t offset, int num_threads);
+// out (R, K) float64: row-wise prefix sums of the weights as exact integer counts
+// (fastgan.reference.sample.weight_counts, then cumsum); w (R, K) float32/float64.
+void cpu_categorical_table(const void* w, int w_dtype, int64_t r, int64_t k, double* out, int num_threads);
 // Ragged cumulative tables: row r is table[start[r] : start[r] + lens[r]], its support points
 // sup[sstart[r] : ...] (mode 1 only). Mode 0 (categorical) writes int64 bin indices, mode 1
 // (inverse CDF) float32/float64 interpolated points. table_dtype, sup_dtype: kOutF32/kOutF64.

@@ -337,6 +337,49 @@ void cpu_sample_parametric(int family, void* out, int out_dtype, const double* r
   });
 }
 
+namespace {
+
+// One categorical table row: count = floor(w · 2^(53 - L - e)) with max ≤ 2^e (frexp), as two
+// exact power-of-two scalings (reference: weight_counts), then the running sum (exact integers).
+template <class W>
+inline void table_row(const W* w, int64_t k, int levels, double* o) {
+  double m = static_cast<double>(w[0]);
+  bool nan = m != m;
+  for (int64_t j = 1; j < k; ++j) {
+    const double v = static_cast<double>(w[j]);
+    nan |= v != v;
+    m = v > m ? v : m;
+  }
+  int e = 0;
+  // a NaN or infinite maximum: exponent 0, as torch.frexp gives (only validate=False lets one in)
+  if (!nan && std::isfinite(m)) std::frexp(m, &e);
+  const int shift = 53 - levels - e;
+  const int half = shift >= 0 ? shift / 2 : -((-shift + 1) / 2);  // floor(shift / 2)
+  const double s1 = std::ldexp(1.0, half), s2 = std::ldexp(1.0, shift - half);
+  for (int64_t j = 0; j < k; ++j) o[j] = std::floor((static_cast<double>(w[j]) * s1) * s2);
+  double acc = 0.0;
+  for (int64_t j = 0; j < k; ++j) o[j] = (acc += o[j]);
+}
+
+// x86-64's baseline has no rounding instruction (floor is a libm call); the AVX2 clone has one.
+FASTGAN_CLONES void table_row_f32(const float* w, int64_t k, int levels, double* o) { table_row(w, k, levels, o); }
+FASTGAN_CLONES void table_row_f64(const double* w, int64_t k, int levels, double* o) { table_row(w, k, levels, o); }
+
+}  // namespace
+
+void cpu_categorical_table(const void* w, int w_dtype, int64_t r, int64_t k, double* out, int num_threads) {
+  if (r < 0 || k < 1) throw std::invalid_argument("weights need rows >= 0 and columns >= 1");
+  if (w_dtype != kOutF32 && w_dtype != kOutF64) throw std::invalid_argument("weights must be float32 or float64");
+  int levels = 0;  // ceil(log2 K) = bit length of K - 1
+  for (int64_t v = k - 1; v > 0; v >>= 1) ++levels;
+  parallel_blocks(r, num_threads, std::max<int64_t>(1, (int64_t{1} << 16) / k), [&](int64_t r0, int64_t r1) {
+    for (int64_t i = r0; i < r1; ++i) {
+      if (w_dtype == kOutF64) table_row_f64(static_cast<const double*>(w) + i * k, k, levels, out + i * k);
+      else table_row_f32(static_cast<const float*>(w) + i * k, k, levels, out + i * k);
+    }
+  });
+}
+
 void cpu_sample_tabulated(int mode, void* out, int out_dtype, const void* table, int table_dtype,
                           const void* sup, int sup_dtype, const int64_t* start, const int64_t* lens,
                           const int64_t* sstart, int64_t r, int64_t n, uint64_t seed, uint64_t offset,

@@ -15,6 +15,7 @@ def cpu_sample_parametric(family: int, out: int, out_dtype: int, rows: int, w: i
 def cpu_sample_tabulated(mode: int, out: int, out_dtype: int, table: int, table_dtype: int, sup: int,
                          sup_dtype: int, start: int, lens: int, sstart: int, r: int, n: int, seed: int,
                          offset: int, num_threads: int = 0) -> None: ...
+def cpu_categorical_table(w: int, w_dtype: int, r: int, k: int, out: int, num_threads: int = 0) -> None: ...
 SAMPLE_F32: int
 SAMPLE_F64: int
 SAMPLE_I64: int

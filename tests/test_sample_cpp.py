@@ -196,3 +196,21 @@ def test_extension_rejects_bad_codes():
         C.cpu_sample_tabulated(7, out.data_ptr(), C.SAMPLE_F32, rows_.data_ptr(), C.SAMPLE_F64,
                                rows_.data_ptr(), C.SAMPLE_F64, idx.data_ptr(), idx.data_ptr(),
                                idx.data_ptr(), 1, 4, 0, 0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("k", [1, 2, 3, 97, 1025])
+def test_categorical_tables_are_bit_identical(dtype, k):
+    import fastgan.ops.sample as ops
+
+    scale = torch.tensor([1e-30, 1.0, 1e20, 3.0, 0.0], dtype=dtype)[:, None]
+    w = torch.rand(5, k, dtype=dtype) * scale
+    w[1, 0] = 0.0
+    table = ops.categorical_table(w)
+    assert torch.equal(table, ref.weight_counts(w).cumsum_(dim=-1).reshape(-1))
+    with fastgan.backend("torch"):
+        assert torch.equal(ops.categorical_table(w), table)
+    if k >= 3:  # validate=False lets non-finite weights in: the same table as the reference
+        w[0, 1], w[2, 2] = math.nan, math.inf
+        expected = ref.weight_counts(w).cumsum_(dim=-1).reshape(-1)
+        assert torch.equal(ops.categorical_table(w).nan_to_num(), expected.nan_to_num())

@@ -150,9 +150,17 @@ def categorical_table(rows) -> torch.Tensor:
     """Flat float64 cumulative tables of integer counts (:func:`fastgan.reference.sample.weight_counts`).
 
     ``rows``: an (R, K) tensor, or a list of 1-D rows (ragged; one cumsum per row). The counts
-    make every partial sum an exact float64 integer, so the table is the same on every device.
+    make every partial sum an exact float64 integer, so the table is the same on every device
+    (float32/float64 CPU tensors build it in one C++ pass, bit-identical).
     """
     if isinstance(rows, torch.Tensor):
+        if rows.dim() == 2 and rows.dtype in (torch.float32, torch.float64) and _native(rows.device) \
+                and rows.shape[1] > 0:
+            w = rows.contiguous()
+            out = torch.empty(w.shape, dtype=torch.float64)
+            _random._C.cpu_categorical_table(w.data_ptr(), _SAMPLE_DTYPES[w.dtype], w.shape[0], w.shape[1],
+                                             out.data_ptr(), torch.get_num_threads())
+            return out.reshape(-1)
         return _ref.weight_counts(rows).cumsum_(dim=-1).reshape(-1)
     return torch.cat([_ref.weight_counts(t).cumsum_(dim=-1) for t in rows])
 
