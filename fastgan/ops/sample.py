@@ -15,7 +15,9 @@ Family and mode codes are the ``IntEnum`` s of :mod:`fastgan._codes` (``SamplerF
 
 Seeds and offsets travel as int32 bit patterns (``fastgan.random._split``), so the ops are pure
 functions of their inputs. Backends: CUDA tensors (and CPU tensors when the Triton backend is
-forced, under the interpreter) launch ``fastgan.kernels.inverse_cdf``; otherwise the same
+forced, under the interpreter) launch ``fastgan.kernels.inverse_cdf``; other CPU tensors run the
+C++ samplers of the extension (``fastgan._C.cpu_sample_parametric`` / ``cpu_sample_tabulated``:
+Philox and F⁻¹ fused, the kernels' float64 steps); with ``FASTGAN_BACKEND=torch`` the same
 (seed, offset) fills float32 uniforms on the host and the reference F⁻¹ of
 ``fastgan.reference.sample`` maps them, which is the definition the kernels reproduce.
 """
