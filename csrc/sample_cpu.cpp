@@ -45,39 +45,12 @@ enum Mode : int { kCategorical = 0, kInverseCdf = 1 };
 inline double clampd(double x, double lo, double hi) { return x < lo ? lo : (x > hi ? hi : x); }
 
 // Uniforms of elements [j0, j0 + cnt), j0 a multiple of 4, as float64 (widened float32 values).
-// The tile's blocks run the ten rounds side by side (structure of arrays), so the compiler
-// vectorises the 32x32 -> 64-bit products across blocks.
 FASTGAN_CLONES void tile_uniforms(uint64_t seed, uint64_t offset, int64_t j0, int cnt, double* u) {
-  const uint64_t b0 = offset + static_cast<uint64_t>(j0 / 4);
+  uint32_t c[4][kTileBlocks];
+  philox_lanes<kTileBlocks>(seed, offset + static_cast<uint64_t>(j0 / 4), c);
   const int nb = (cnt + 3) / 4;
-  uint32_t c0[kTileBlocks], c1[kTileBlocks], c2[kTileBlocks], c3[kTileBlocks];
-  for (int i = 0; i < kTileBlocks; ++i) {
-    const uint64_t ctr = b0 + static_cast<uint64_t>(i);
-    c0[i] = static_cast<uint32_t>(ctr);
-    c1[i] = static_cast<uint32_t>(ctr >> 32);
-    c2[i] = 0u;
-    c3[i] = 0u;
-  }
-  uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
-  for (int r = 0; r < 10; ++r) {
-    for (int i = 0; i < kTileBlocks; ++i) {
-      const uint64_t pa = static_cast<uint64_t>(kPhiloxRoundA) * c0[i];
-      const uint64_t pb = static_cast<uint64_t>(kPhiloxRoundB) * c2[i];
-      const uint32_t n0 = static_cast<uint32_t>(pb >> 32) ^ c1[i] ^ k0;
-      const uint32_t n2 = static_cast<uint32_t>(pa >> 32) ^ c3[i] ^ k1;
-      c1[i] = static_cast<uint32_t>(pb);
-      c3[i] = static_cast<uint32_t>(pa);
-      c0[i] = n0;
-      c2[i] = n2;
-    }
-    k0 += kPhiloxKeyA;
-    k1 += kPhiloxKeyB;
-  }
   for (int i = 0; i < nb; ++i) {
-    u[4 * i + 0] = static_cast<double>(uint_to_uniform(c0[i]));
-    u[4 * i + 1] = static_cast<double>(uint_to_uniform(c1[i]));
-    u[4 * i + 2] = static_cast<double>(uint_to_uniform(c2[i]));
-    u[4 * i + 3] = static_cast<double>(uint_to_uniform(c3[i]));
+    for (int w = 0; w < 4; ++w) u[4 * i + w] = static_cast<double>(uint_to_uniform(c[w][i]));
   }
 }
 
