@@ -65,9 +65,23 @@ _SAMPLE_DTYPES = {torch.float32: 0, torch.float64: 1, torch.int64: 2}  # the ext
 
 
 def _native(device: torch.device) -> bool:
-    """CPU tensors go to the C++ samplers (one fused pass, torch's thread count) unless the
-    pure-PyTorch path is forced (``FASTGAN_BACKEND=torch``), which stays the reference."""
-    return device.type == "cpu" and _backend.current() != "torch"
+    """CPU tensors go to the C++ samplers (one fused pass, torch's thread count) unless a
+    backend is forced: ``FASTGAN_BACKEND=torch`` keeps the pure-PyTorch reference path,
+    ``triton`` the interpreted kernels."""
+    return device.type == "cpu" and _backend.current() == "auto"
+
+
+def table_for(rows) -> torch.Tensor:
+    """:func:`categorical_table`, built by the C++ extension in one pass (bit-identical) for a
+    dense float32/float64 (R, K) CPU tensor on the default backend."""
+    if isinstance(rows, torch.Tensor) and rows.dim() == 2 and rows.shape[1] > 0 \
+            and rows.dtype in (torch.float32, torch.float64) and _native(rows.device):
+        w = rows.contiguous()
+        out = torch.empty(w.shape, dtype=torch.float64)
+        _random._C.cpu_categorical_table(w.data_ptr(), _SAMPLE_DTYPES[w.dtype], w.shape[0], w.shape[1],
+                                         out.data_ptr(), torch.get_num_threads())
+        return out.reshape(-1)
+    return categorical_table(rows)
 
 
 def _host_uniforms(rows: int, n: int, device, seed_lo, seed_hi, off_lo, off_hi) -> torch.Tensor:
@@ -152,17 +166,9 @@ def categorical_table(rows) -> torch.Tensor:
     """Flat float64 cumulative tables of integer counts (:func:`fastgan.reference.sample.weight_counts`).
 
     ``rows``: an (R, K) tensor, or a list of 1-D rows (ragged; one cumsum per row). The counts
-    make every partial sum an exact float64 integer, so the table is the same on every device
-    (float32/float64 CPU tensors build it in one C++ pass, bit-identical).
+    make every partial sum an exact float64 integer, so the table is the same on every device.
     """
     if isinstance(rows, torch.Tensor):
-        if rows.dim() == 2 and rows.dtype in (torch.float32, torch.float64) and _native(rows.device) \
-                and rows.shape[1] > 0:
-            w = rows.contiguous()
-            out = torch.empty(w.shape, dtype=torch.float64)
-            _random._C.cpu_categorical_table(w.data_ptr(), _SAMPLE_DTYPES[w.dtype], w.shape[0], w.shape[1],
-                                             out.data_ptr(), torch.get_num_threads())
-            return out.reshape(-1)
         return _ref.weight_counts(rows).cumsum_(dim=-1).reshape(-1)
     return torch.cat([_ref.weight_counts(t).cumsum_(dim=-1) for t in rows])
 
