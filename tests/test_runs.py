@@ -91,7 +91,7 @@ def test_a_second_process_is_refused_with_the_holders_pid(tmp_path):
     finally:
         proc.kill()
         proc.wait()
-        proc.stdout.close()  # else the pipe is closed by the GC, in whichever test runs then
+        proc.stdout.close()  # an unclosed pipe warns (an error here) when it is collected
     with RunFolder(out):  # released when the holder dies
         pass
 
