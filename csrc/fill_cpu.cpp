@@ -6,6 +6,7 @@
 
 #include "fill.h"
 #include "fastgan.h"
+#include "parallel.h"
 
 namespace fastgan {
 
@@ -18,22 +19,9 @@ void fill_range(void* out, int64_t n, uint64_t seed, uint64_t offset, int64_t b0
 
 template <int Kind>
 void fill_threads(void* out, int64_t n, uint64_t seed, uint64_t offset, int num_threads) {
-  const int64_t blocks = (n + 3) / 4;
   // Threads only pay above ~64k blocks (a thread start costs ~20 us, a block ~10 ns).
-  const int64_t per_thread_min = 1 << 16;
-  int t = static_cast<int>(std::min<int64_t>(num_threads, std::max<int64_t>(1, blocks / per_thread_min)));
-  if (t <= 1) {
-    fill_range<Kind>(out, n, seed, offset, 0, blocks);
-    return;
-  }
-  std::vector<std::thread> pool;
-  const int64_t chunk = (blocks + t - 1) / t;
-  for (int i = 0; i < t; ++i) {
-    const int64_t b0 = i * chunk, b1 = std::min(blocks, b0 + chunk);
-    if (b0 >= b1) break;
-    pool.emplace_back(fill_range<Kind>, out, n, seed, offset, b0, b1);
-  }
-  for (auto& th : pool) th.join();
+  parallel_blocks((n + 3) / 4, num_threads, int64_t{1} << 16,
+                  [&](int64_t b0, int64_t b1) { fill_range<Kind>(out, n, seed, offset, b0, b1); });
 }
 
 }  // namespace

@@ -49,6 +49,35 @@ FASTGAN_HD U32x4 philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c
   return U32x4{{c0, c1, c2, c3}};
 }
 
+// Blocks counter0 .. counter0 + L - 1 of the stream for `seed`, word w of block i in c[w][i]:
+// the same rounds as philox4x32_10, written lane by lane so that a CPU compiler vectorises the
+// 32x32 -> 64-bit products across blocks (the host samplers' tiles).
+template <int L>
+inline void philox_lanes(uint64_t seed, uint64_t counter0, uint32_t (&c)[4][L]) {
+  for (int i = 0; i < L; ++i) {
+    const uint64_t ctr = counter0 + static_cast<uint64_t>(i);
+    c[0][i] = static_cast<uint32_t>(ctr);
+    c[1][i] = static_cast<uint32_t>(ctr >> 32);
+    c[2][i] = 0u;
+    c[3][i] = 0u;
+  }
+  uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
+  for (int r = 0; r < 10; ++r) {
+    for (int i = 0; i < L; ++i) {
+      const uint64_t pa = static_cast<uint64_t>(kPhiloxRoundA) * c[0][i];
+      const uint64_t pb = static_cast<uint64_t>(kPhiloxRoundB) * c[2][i];
+      const uint32_t n0 = static_cast<uint32_t>(pb >> 32) ^ c[1][i] ^ k0;
+      const uint32_t n2 = static_cast<uint32_t>(pa >> 32) ^ c[3][i] ^ k1;
+      c[1][i] = static_cast<uint32_t>(pb);
+      c[3][i] = static_cast<uint32_t>(pa);
+      c[0][i] = n0;
+      c[2][i] = n2;
+    }
+    k0 += kPhiloxKeyA;
+    k1 += kPhiloxKeyB;
+  }
+}
+
 // Block `counter` of the stream for `seed`.
 FASTGAN_HD U32x4 philox_block(uint64_t seed, uint64_t counter) {
   return philox4x32_10(static_cast<uint32_t>(counter), static_cast<uint32_t>(counter >> 32), 0u, 0u,

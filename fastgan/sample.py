@@ -314,7 +314,7 @@ def categorical(weights, n: int, *, generator: _random.Generator | None = None,
     rows, one_d = _rows_of(weights, "weights", allow_int=True)
     layout = _Layout(rows)
     w = layout.flat
-    table = _ops.categorical_table(rows)
+    table = _ops.table_for(rows)
     if validate and w.numel():
         lo, hi = torch.aminmax(w)  # one pass; NaN propagates into both
         total = layout.last(table)

@@ -15,7 +15,9 @@ Family and mode codes are the ``IntEnum`` s of :mod:`fastgan._codes` (``SamplerF
 
 Seeds and offsets travel as int32 bit patterns (``fastgan.random._split``), so the ops are pure
 functions of their inputs. Backends: CUDA tensors (and CPU tensors when the Triton backend is
-forced, under the interpreter) launch ``fastgan.kernels.inverse_cdf``; otherwise the same
+forced, under the interpreter) launch ``fastgan.kernels.inverse_cdf``; other CPU tensors run the
+C++ samplers of the extension (``fastgan._C.cpu_sample_parametric`` / ``cpu_sample_tabulated``:
+Philox and F⁻¹ fused, the kernels' float64 steps); with ``FASTGAN_BACKEND=torch`` the same
 (seed, offset) fills float32 uniforms on the host and the reference F⁻¹ of
 ``fastgan.reference.sample`` maps them, which is the definition the kernels reproduce.
 """
@@ -57,6 +59,29 @@ def _block(device: torch.device) -> int:
 
 def _join(lo: int, hi: int) -> int:
     return ((hi & 0xFFFFFFFF) << 32) | (lo & 0xFFFFFFFF)
+
+
+_SAMPLE_DTYPES = {torch.float32: 0, torch.float64: 1, torch.int64: 2}  # the extension's SAMPLE_*
+
+
+def _native(device: torch.device) -> bool:
+    """CPU tensors go to the C++ samplers (one fused pass, torch's thread count) unless a
+    backend is forced: ``FASTGAN_BACKEND=torch`` keeps the pure-PyTorch reference path,
+    ``triton`` the interpreted kernels."""
+    return device.type == "cpu" and _backend.current() == "auto"
+
+
+def table_for(rows) -> torch.Tensor:
+    """:func:`categorical_table`, built by the C++ extension in one pass (bit-identical) for a
+    dense float32/float64 (R, K) CPU tensor on the default backend."""
+    if isinstance(rows, torch.Tensor) and rows.dim() == 2 and rows.shape[1] > 0 \
+            and rows.dtype in (torch.float32, torch.float64) and _native(rows.device):
+        w = rows.contiguous()
+        out = torch.empty(w.shape, dtype=torch.float64)
+        _random._C.cpu_categorical_table(w.data_ptr(), _SAMPLE_DTYPES[w.dtype], w.shape[0], w.shape[1],
+                                         out.data_ptr(), torch.get_num_threads())
+        return out.reshape(-1)
+    return categorical_table(rows)
 
 
 def _host_uniforms(rows: int, n: int, device, seed_lo, seed_hi, off_lo, off_hi) -> torch.Tensor:
@@ -120,6 +145,12 @@ def sample_parametric(rows: torch.Tensor, family: int, n: int, seed_lo: int, see
             parametric_kernel[grid](out, rows.contiguous(), N=total, n=n, R=r,
                                     seed_lo=seed_lo, seed_hi=seed_hi, off_lo=off_lo, off_hi=off_hi,
                                     FAMILY=int(family), W=rows.shape[1], BLOCK=block)
+        return out
+    if _native(rows.device):
+        rows = rows.contiguous()
+        _random._C.cpu_sample_parametric(int(family), out.data_ptr(), _SAMPLE_DTYPES[out.dtype],
+                                         rows.data_ptr(), rows.shape[1], r, n, _join(seed_lo, seed_hi),
+                                         _join(off_lo, off_hi), torch.get_num_threads())
         return out
     u = _host_uniforms(r, n, rows.device, seed_lo, seed_hi, off_lo, off_hi)
     return out.copy_(_saturated(_parametric_torch(rows, family, u), dtype))
@@ -198,6 +229,16 @@ def sample_tabulated(table: torch.Tensor, support: torch.Tensor, row_start: torc
                                    N=total, n=n, R=r, steps=steps,
                                    seed_lo=seed_lo, seed_hi=seed_hi, off_lo=off_lo, off_hi=off_hi,
                                    MODE=int(mode), BLOCK=block)
+        return out
+    if _native(table.device):
+        table, support = table.contiguous(), support.contiguous()
+        row_start, row_len, sup_start = (t.contiguous() for t in (row_start, row_len, sup_start))
+        _random._C.cpu_sample_tabulated(int(mode), out.data_ptr(), _SAMPLE_DTYPES[out.dtype],
+                                        table.data_ptr(), _SAMPLE_DTYPES[table.dtype],
+                                        support.data_ptr(), _SAMPLE_DTYPES[support.dtype],
+                                        row_start.data_ptr(), row_len.data_ptr(), sup_start.data_ptr(),
+                                        r, n, _join(seed_lo, seed_hi), _join(off_lo, off_hi),
+                                        torch.get_num_threads())
         return out
     u = _host_uniforms(r, n, table.device, seed_lo, seed_hi, off_lo, off_hi)
     k = int(row_len[0])

@@ -26,7 +26,10 @@ def _run(x, y, spec, weights, exclude_diag, cross_only, compute_grad, precision)
                      gamma=spec.gamma, coef=spec.coef, weights=list(weights),
                      exclude_diag=exclude_diag, cross_only=cross_only,
                      compute_grad=compute_grad, precision=precision,
-                     square_mask=spec.square_mask)
+                     square_mask=spec.square_mask,
+                     # which gradients the CPU path computes (bit 0: x, bit 1: y); both while
+                     # autograd may need them, so only a side that cannot be asked for is left out
+                     grad_mask=int(x.requires_grad) | (int(y.requires_grad) << 1) if compute_grad else 3)
 def kernel_sums(x: torch.Tensor, y: torch.Tensor, *, kernel: str = "gaussian", bandwidth=1.0,
                 estimator: str = "unbiased", degree: int = 3, gamma: float | None = None,
                 coef: float = 1.0, precision: str = "tf32"):
@@ -202,10 +205,7 @@ def subset_kernel_sums(x: torch.Tensor, y: torch.Tensor, x_idx: torch.Tensor,
             rows, _ = triton_fused(zc, sq, m, *args, prec, idx=idx.to(torch.int32).contiguous(),
                                    p=m + m2, square_mask=spec.square_mask)
         else:
-            from . import config as _config
-
-            budget = _config.current().torch_budget
-            rows = torch.stack([torch_fused(zc[i], sq[i], m, *args, budget=budget)[0][0]
+            rows = torch.stack([torch_fused(zc[i], sq[i], m, *args)[0][0]
                                 for i in idx])
         r = rows.double()
         out = torch.stack([r[:, 0, :m].sum(1), r[:, 1, m:].sum(1), r[:, 1, :m].sum(1)], dim=1)

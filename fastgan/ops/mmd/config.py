@@ -19,7 +19,8 @@ import dataclasses
 
 from ... import _backend
 
-__all__ = ["LaunchConfig", "LARGE_D_MODES", "configure", "current", "large_d_mode"]
+__all__ = ["LaunchConfig", "LARGE_D_MODES", "configure", "current", "large_d_mode", "cpu_chunk_rows",
+           "cpu_cache_elements"]
 
 LARGE_D_MODES = ("auto", "recompute", "gemm")
 
@@ -29,10 +30,14 @@ class LaunchConfig:
     """How the MMD launchers cut the work (defaults are the measured/predicted best).
 
     Attributes:
-        torch_budget: elements per (rows × columns) temporary of the CPU PyTorch path. A few
-            of these live at once (distances, kernel, gradient weights, one per-σ term), 1 MiB
-            each in float32, so they stay in cache. Measured on one EPYC thread: 2^20 and 2^22
-            were slower than 2^18 at N = M >= 2048 (cache misses), and no faster below.
+        torch_budget: elements per (rows × columns) temporary of the CPU PyTorch path, or None
+            (the default): chosen from the L2 cache and the number of columns by
+            :func:`cpu_chunk_rows`. Set it to force a chunk height (tests force tiny chunks).
+        torch_min_rows: the fewest rows per chunk of the CPU path when the budget is chosen
+            automatically. Each chunk streams all of Z once, so with a fixed element budget the
+            chunk shrinks as N grows (~4 rows at N = 64k) and the GEMMs become memory-bound:
+            time per pair doubled from N = 16k to 32k on one EPYC thread. 64 rows keep the
+            reuse of each Z row high; temporaries are then O(N · 64).
         large_d: the gradient strategy for D > 128 on the Triton path: ``"recompute"`` (one
             fused pass per 128 features, each recomputing the Gram block), ``"gemm"`` (the
             two-stage path: w for a chunk of rows, then a GEMM by Z), ``"auto"`` (the GEMM from
@@ -48,7 +53,8 @@ class LaunchConfig:
             subsample above it).
     """
 
-    torch_budget: int = 1 << 18
+    torch_budget: int | None = None
+    torch_min_rows: int = 64
     large_d: str | None = None
     gemm_min_d: int = 385
     w_budget: int = 1 << 30
@@ -57,10 +63,13 @@ class LaunchConfig:
     median_cap: int = 4096
 
     def __post_init__(self):
-        for name in ("torch_budget", "gemm_min_d", "w_budget", "w_min_rows", "median_cap"):
+        for name in ("torch_min_rows", "gemm_min_d", "w_budget", "w_min_rows", "median_cap"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"LaunchConfig.{name} must be an int >= 1, got {v!r}")
+        tb = self.torch_budget
+        if tb is not None and (isinstance(tb, bool) or not isinstance(tb, int) or tb < 1):
+            raise ValueError(f"LaunchConfig.torch_budget must be None or an int >= 1, got {tb!r}")
         tp = self.target_programs
         if tp is not None and (isinstance(tp, bool) or not isinstance(tp, int) or tp < 1):
             raise ValueError(f"LaunchConfig.target_programs must be None or an int >= 1, got {tp!r}")
@@ -98,3 +107,44 @@ def large_d_mode(config: LaunchConfig) -> str:
     if config.large_d is not None:
         return config.large_d
     return _backend.env_choice("FASTGAN_MMD_LARGE_D", LARGE_D_MODES)
+
+
+_CACHE_ELEMENTS: list[int] = []
+
+
+def cpu_cache_elements() -> int:
+    """The CPU path's element budget per temporary when none is configured: half the L2
+    cache's bytes, at most 2^18 elements (1 MiB of float32: a few temporaries live at once,
+    and on a 512 KiB-L2 EPYC core 2^20 and 2^22 were measured slower than 2^18 at
+    N = M >= 2048, as was 2^20 on a 2 MiB-L2 Xeon core at N = M = 1000), at least 2^16.
+    Read once from Linux's sysfs; 2^18 where it cannot be read."""
+    if not _CACHE_ELEMENTS:
+        elems = 1 << 18
+        try:
+            with open("/sys/devices/system/cpu/cpu0/cache/index2/size") as f:
+                text = f.read().strip().upper()
+            scale = {"K": 1 << 10, "M": 1 << 20}.get(text[-1:], 1)
+            size = int(text.rstrip("KMB")) * scale
+            elems = min(max(size // 2, 1 << 16), 1 << 18)
+        except (OSError, ValueError):
+            pass
+        _CACHE_ELEMENTS.append(elems)
+    return _CACHE_ELEMENTS[0]
+
+
+def cpu_chunk_rows(columns: int, config: LaunchConfig | None = None) -> int:
+    """Rows per chunk of the CPU path for chunks ``columns`` wide.
+
+    ``torch_budget // columns`` (at least 1) when a budget is configured; otherwise
+    ``max(torch_min_rows, cpu_cache_elements() // columns)``: cache-sized temporaries while
+    they hold enough rows, and never fewer than ``torch_min_rows`` rows (each chunk reads all
+    of Z once, so thin chunks make the pass memory-bound at large N).
+
+    >>> cpu_chunk_rows(100, LaunchConfig(torch_budget=1000))
+    10
+    """
+    config = current() if config is None else config
+    columns = max(1, int(columns))
+    if config.torch_budget is not None:
+        return max(1, config.torch_budget // columns)
+    return max(config.torch_min_rows, cpu_cache_elements() // columns)

@@ -68,7 +68,7 @@ def prepare_for(x, y, kernel, gamma, coef, degree, use_triton):
 
 
 def fused(x, y, consts, kernel, degree, gamma, coef, weights, exclude_diag, cross_only,
-          compute_grad, precision, square_mask):
+          compute_grad, precision, square_mask, grad_mask=3):
     """(value (fp64), the three sums (fp64), dL/dx, dL/dy) on the backend for x's device."""
     kernel = MMDKernel(kernel)
     wA, wB, wC = weights
@@ -83,7 +83,7 @@ def fused(x, y, consts, kernel, degree, gamma, coef, weights, exclude_diag, cros
     else:
         # no squarings on the CPU: repeated squaring walks through denormals, which x86
         # handles in microcode (≈5× slower overall); GPUs square denormals at full speed
-        rows, grad = torch_fused(*args, budget=_config.current().torch_budget)
+        rows, grad = torch_fused(*args, grad_rows=(bool(grad_mask & 1), bool(grad_mask & 2)))
     r = rows[0].double()
     sums = torch.stack([r[0, :n].sum(), r[1, n:].sum(), r[1, :n].sum()])
     # zero-weight sums are left out, not multiplied by 0: pair sums (wA = wB = 0) also
@@ -159,7 +159,7 @@ def grad_graph(x, y, consts, kernel, degree, gamma, coef, weights, exclude_diag)
     with w_pq = ω(p, q) f'(d_pq) for distance kernels, 2 Σ_q w_pq z_q with
     w_pq = ω(p, q) m γ (γ⟨z_p, z_q⟩ + c)^(m−1) for the polynomial. Z is centred by its
     (detached) mean for distance kernels: d is translation invariant. Row chunks of
-    ``LaunchConfig.torch_budget // P`` rows run under activation checkpointing, so the graph
+    :func:`~fastgan.ops.mmd.config.cpu_chunk_rows` (P) rows run under activation checkpointing, so the graph
     holds O(P·D) and a chunk is recomputed when the second backward reaches it. Computed in
     float64 for float64 inputs, else float32."""
     kernel = MMDKernel(kernel)
@@ -169,7 +169,7 @@ def grad_graph(x, y, consts, kernel, degree, gamma, coef, weights, exclude_diag)
         z = z - z.detach().mean(0)
     cs = [float(c) for c in consts.tolist()] if kernel != MMDKernel.POLYNOMIAL else []
     p, n = z.shape[0], x.shape[0]
-    step = max(1, _config.current().torch_budget // p)
+    step = _config.cpu_chunk_rows(p)
     parts = []
     for r0 in range(0, p, step):
         zr = z[r0:r0 + step]
@@ -185,12 +185,14 @@ def grad_graph(x, y, consts, kernel, degree, gamma, coef, weights, exclude_diag)
 @torch.library.custom_op("fastgan::mmd_fused", mutates_args=())
 def mmd_fused(x: torch.Tensor, y: torch.Tensor, consts: torch.Tensor, kernel: int, degree: int,
               gamma: float, coef: float, weights: list[float], exclude_diag: bool,
-              cross_only: bool, compute_grad: bool, precision: str, square_mask: int
-              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+              cross_only: bool, compute_grad: bool, precision: str, square_mask: int,
+              grad_mask: int = 3) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(value = wA·Sxx + wB·Syy + 2wC·Sxy (fp64), sums (3,) fp64, dvalue/dx, dvalue/dy);
-    weights = (wA, wB, wC)."""
+    weights = (wA, wB, wC). grad_mask (bit 0: x, bit 1: y) names the gradients the CPU path
+    computes with compute_grad; the other one comes back as zeros (the Triton path computes
+    both)."""
     return fused(x, y, consts, kernel, degree, gamma, coef, tuple(weights), exclude_diag,
-                 cross_only, compute_grad, precision, square_mask)
+                 cross_only, compute_grad, precision, square_mask, grad_mask)
 
 
 # the op's argument names in schema order: setup_context receives the inputs as a tuple
@@ -199,7 +201,7 @@ OP_ARGS = tuple(a.name for a in torch.ops.fastgan.mmd_fused.default._schema.argu
 
 @mmd_fused.register_fake
 def _(x, y, consts, kernel, degree, gamma, coef, weights, exclude_diag, cross_only,
-      compute_grad, precision, square_mask):
+      compute_grad, precision, square_mask, grad_mask=3):
     value = x.new_empty((), dtype=torch.float64)
     sums = x.new_empty((3,), dtype=torch.float64)
     if compute_grad:
