@@ -91,6 +91,7 @@ def test_a_second_process_is_refused_with_the_holders_pid(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+        proc.stdout.close()  # else the pipe's ResourceWarning fails a later test at garbage collection
     with RunFolder(out):  # released when the holder dies
         pass
 
