@@ -87,7 +87,6 @@ __all__ = ["MMDTestResult", "mmd_test", "permutation_indices", "power_ratio", "a
 
 _FLOATS = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 _BANDWIDTH_KERNELS = ("gaussian", "laplacian", "imq")
-_PRECISIONS = ("tf32", "ieee")
 _LOG2E = 1.4426950408889634
 # elements of the (rows × P) kernel block of the CPU path: at 2^20 (4 MiB in float32) the
 # block × S product is a GEMM with enough rows to run near the CPU's matmul rate
@@ -128,41 +127,16 @@ class MMDTestResult:
 # checks
 # ----------------------------------------------------------------------------------------------
 def _check_pair(x, y, min_rows: int):
-    for t, name in ((x, "x"), (y, "y")):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-        if t.ndim != 2:
-            raise ValueError(f"{name} must be 2-D (samples, features), got shape {tuple(t.shape)}")
-        if t.dtype not in _FLOATS:
-            raise TypeError(f"{name} must be float32, float64, float16 or bfloat16, got {t.dtype}")
-    if x.shape[1] != y.shape[1]:
-        raise ValueError(f"x and y must have the same number of features D, got x: "
-                         f"{tuple(x.shape)} and y: {tuple(y.shape)}")
-    if x.shape[1] < 1:
-        raise ValueError("x and y need at least one feature (D >= 1)")
-    if x.dtype != y.dtype:
-        raise TypeError(f"x and y must have the same dtype, got {x.dtype} and {y.dtype}")
-    if x.device != y.device:
-        raise ValueError(f"x and y must be on the same device, got {x.device} and {y.device}")
-    for t, name in ((x, "x"), (y, "y")):
-        if t.shape[0] < min_rows:
-            raise ValueError(f"{name} needs at least {min_rows} sample(s) here, got {t.shape[0]}")
+    # the MMD op's own checks (the same messages): one rule for both
+    from .ops.mmd.checks import check_pair
+
+    check_pair(x, y, min_rows=(min_rows, min_rows))
 
 
 def _check_kernel_args(kernel, degree, gamma, coef, precision):
-    if not isinstance(kernel, str) or kernel.upper() not in MMDKernel.__members__ \
-            or kernel != kernel.lower():
-        raise ValueError(f"unknown kernel {kernel!r}; expected one of "
-                         f"{tuple(k.label for k in MMDKernel)}")
-    if isinstance(degree, bool) or not isinstance(degree, int) or degree < 1:
-        raise ValueError(f"degree must be an int >= 1, got {degree!r}")
-    if gamma is not None and (isinstance(gamma, bool) or not isinstance(gamma, (int, float))
-                              or not math.isfinite(gamma)):
-        raise ValueError(f"gamma must be a finite float or None, got {gamma!r}")
-    if isinstance(coef, bool) or not isinstance(coef, (int, float)) or not math.isfinite(coef):
-        raise ValueError(f"coef must be a finite float, got {coef!r}")
-    if precision not in _PRECISIONS:
-        raise ValueError(f"precision must be one of {_PRECISIONS}, got {precision!r}")
+    from .ops.mmd.checks import check_kernel
+
+    check_kernel(kernel, degree, gamma, coef, precision)
 
 
 def _is_number(v) -> bool:
