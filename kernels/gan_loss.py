@@ -17,20 +17,12 @@ import triton
 import triton.language as tl
 
 from .._codes import LossPart
+from ._math import log1p
 
 PART_BCE = tl.constexpr(int(LossPart.BCE))  # softplus(l) - y·l, the BCE-with-logits against label y
 PART_HINGE_POS = tl.constexpr(int(LossPart.HINGE_POS))  # relu(1 - l): hinge on real logits
 PART_HINGE_NEG = tl.constexpr(int(LossPart.HINGE_NEG))  # relu(1 + l): hinge on fake logits
 PART_LINEAR = tl.constexpr(int(LossPart.LINEAR))  # l: Wasserstein critics and the hinge generator
-
-
-@triton.jit
-def _log1p_small(e):
-    # log(1 + e) for e in [0, 1], accurate to a few ulp also when 1 + e rounds to 1
-    # (Goldberg's trick: the rounding error of u = 1 + e cancels in log(u) · e / (u - 1)).
-    u = 1.0 + e
-    d = u - 1.0
-    return tl.where(d == 0.0, e, tl.log(u) * (e / tl.where(d == 0.0, 1.0, d)))
 
 
 @triton.jit
@@ -46,7 +38,7 @@ def _part(x, label, KIND: tl.constexpr):
         e = tl.exp(-tl.abs(x))
         pos = x >= 0.0
         w = tl.where(pos, 1.0 - label, label)
-        f = w * tl.where(w == 0.0, 0.0, tl.abs(x)) + _log1p_small(e)
+        f = w * tl.where(w == 0.0, 0.0, tl.abs(x)) + log1p(e)
         s = e / (1.0 + e)
         g = tl.where(pos, (1.0 - label) - s, s - label)
     elif KIND == PART_HINGE_POS:

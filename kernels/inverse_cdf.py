@@ -18,6 +18,7 @@ import triton
 import triton.language as tl
 
 from .._codes import SamplerFamily, TabulatedMode
+from ._math import log1p
 from .random import stream_block, uint_to_uniform
 
 # Family codes (fastgan._codes.SamplerFamily) and the per-row parameter columns each reads.
@@ -109,15 +110,6 @@ def _ndtri(p, logp):
 
 
 @triton.jit
-def _log1p(y):
-    # log(1 + y) for y > -1, a few ulp also where 1 + y rounds to 1 (Goldberg: the rounding
-    # error of w = 1 + y cancels in log(w)·y/(w - 1)).
-    w = 1.0 + y
-    d = w - 1.0
-    return tl.where(d == 0.0, y, tl.log(w) * (y / tl.where(d == 0.0, 1.0, d)))
-
-
-@triton.jit
 def _mills_m1(x):
     # M(x) - 1 for x ≥ TAIL_Z, M(x) = x·Φ(-x)/φ(x) = 1 - x⁻² + 3x⁻⁴ - ... (asymptotic series)
     w = 1.0 / (x * x)
@@ -137,11 +129,11 @@ def _tail_offset(a, e):
     # h(δ) = δ(A + δ/2) + log1p(δ/A) - [log M(A + δ) - log M(A)] - E, h'(δ) = x/M(x),
     # from δ₀ = 2E/(A + sqrt(A² + 2E)); TAIL_NEWTON steps.
     d = e * 2.0 / (a + tl.sqrt(a * a + 2.0 * e))
-    log_ma = _log1p(_mills_m1(a))
+    log_ma = log1p(_mills_m1(a))
     for _ in tl.static_range(TAIL_NEWTON):
         x = a + d
         mx = _mills_m1(x)
-        h = d * (a + 0.5 * d) + _log1p(d / a) - (_log1p(mx) - log_ma) - e
+        h = d * (a + 0.5 * d) + log1p(d / a) - (log1p(mx) - log_ma) - e
         d = d - h * (1.0 + mx) / x
     return tl.maximum(d, 0.0)
 
